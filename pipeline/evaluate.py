@@ -1,0 +1,61 @@
+"""Stage evaluate@<run>: test-split quality, latency and size for torch fp32, ORT fp32 and ORT int8."""
+
+import torch
+
+from seqlab.checkpoint import load_model
+from seqlab.config import load_params
+from seqlab.entry import run_entry
+from seqlab.evaluation.evaluate import evaluate_backends
+from seqlab.inference.backends import OrtBackend, TorchBackend
+from seqlab.inference.sessions import create_session, cuda_available, session_provider
+from seqlab.io import read_json, write_json
+from seqlab.paths import Layout, repo_root, tracking_uri
+from seqlab.training.classify import load_run_split
+from seqlab.training.tracking import reopen_run
+
+
+def main(run: str) -> None:
+    """Evaluate RUN on its task's test split."""
+    layout = Layout(repo_root())
+    params = load_params(layout.root / "params.yaml")
+    config = params.evaluate
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    model, spec = load_model(layout.checkpoint(run))
+    test, vocab = load_run_split(spec, layout.tokenized(spec.task), layout.vocab(spec.task), "test")
+    quantized = layout.quantized_dir(run)
+    fp32 = create_session(layout.onnx_model(run), "cpu", config.threads)
+    backends = [
+        TorchBackend(model, "torch_fp32"),
+        OrtBackend(fp32, "ort_fp32"),
+        OrtBackend(create_session(quantized / "model.int8.onnx", "cpu", config.threads), "ort_int8"),
+    ]
+    if cuda_available():
+        backends.append(OrtBackend(create_session(quantized / "model.fp16.onnx", "cuda"), "ort_cuda_fp16"))
+    results = evaluate_backends(backends, test, vocab.pad_id, len(spec.labels), config, params.seed)
+    model_config = spec.model_config
+    metrics = {
+        "run": run, "task": spec.task, "cell": model_config.cell, "bidirectional": model_config.bidirectional,
+        "layers": model_config.layers, "parameters": sum(p.numel() for p in model.parameters()),
+        "test_examples": len(test.sequences), "threads": torch.get_num_threads(),
+        "provider": session_provider(fp32), "backends": results,
+        "sizes_bytes": read_json(quantized / "quantize.json")["sizes_bytes"],
+        "int8_accuracy_drop_points": round(
+            100 * (results["ort_fp32"]["accuracy"] - results["ort_int8"]["accuracy"]), 3
+        ),
+    }
+    write_json(layout.eval_metrics(run), metrics)
+    tracker = reopen_run(layout.root, tracking_uri(layout.root), f"seqlab-{spec.task}", run,
+                         layout.train_dir(run) / "mlflow_run.json")
+    flat = {f"test_{name}_{key}": value for name, result in results.items()
+            for key, value in result.items() if key != "latency"}
+    flat.update({f"latency_{name}_{batch}_{stat}": value for name, result in results.items()
+                 for batch, stats in result["latency"].items() for stat, value in stats.items()})
+    flat.update({f"size_{name}_bytes": size for name, size in metrics["sizes_bytes"].items()})
+    flat["int8_accuracy_drop_points"] = metrics["int8_accuracy_drop_points"]
+    tracker.log_metrics(flat)
+    tracker.log_artifact(layout.eval_metrics(run), "evaluate")
+
+
+if __name__ == "__main__":
+    run_entry(main)

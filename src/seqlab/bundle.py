@@ -1,0 +1,92 @@
+"""Write a deployment bundle for a task's champion run: models, vocabulary, config, card, checksums."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+from seqlab.checkpoint import load_checkpoint
+from seqlab.inference.bundle import CHECKSUMS, MODEL_FILES
+from seqlab.io import atomic_path, read_json, sha256_file, write_json, write_text
+from seqlab.paths import Layout
+from seqlab.training.tracking import git_commit
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def model_card(task: str, run: str, config: dict[str, Any], evaluation: dict[str, Any], manifest: dict[str, Any],
+               commit: str | None, parity: dict[str, Any]) -> str:
+    """A markdown model card: what the model is, what it was trained on, how good and fast it is."""
+    backends = evaluation["backends"]
+    sizes = evaluation["sizes_bytes"]
+    source = manifest["source"]
+    counts = {name: sum(c.values()) for name, c in manifest["counts"].items()}
+    rows = "\n".join(
+        f"| {name} | {_percent(b['accuracy'])} | {b['macro_f1']:.4f} | "
+        + " | ".join(f"{b['latency'][k]['p50_ms']:.2f}" for k in sorted(b["latency"]))
+        + " |"
+        for name, b in backends.items()
+    )
+    batches = sorted(next(iter(backends.values()))["latency"])
+    model = config["model"]
+    return f"""# seqlab model card: {task}
+
+- **Run**: `{run}` ({model['cell']}, {'bidirectional' if model['bidirectional'] else 'unidirectional'},
+  {model['layers']} layer(s), hidden {model['hidden']}, {evaluation['parameters']:,} parameters)
+- **Task**: classify a text into one of {', '.join(config['labels'])}; {config['tokenizer']} tokens,
+  at most {config['max_len']} per text (longer texts are truncated).
+- **Data**: {source['kind']} ({source.get('package') or 'user file'} {source.get('package_version') or ''}),
+  deduplicated, contradictory texts removed; train {counts['train']}, valid {counts['valid']}, test {counts['test']}.
+- **Commit**: `{commit or 'unknown'}`; bundle written {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.
+
+## Test-split quality and CPU latency ({evaluation['threads']} threads)
+
+| model | accuracy | macro-F1 | {' | '.join(f'p50 ms, {b.replace("_", " ")}' for b in batches)} |
+| --- | --- | --- | {' | '.join('---' for _ in batches)} |
+{rows}
+
+ONNX Runtime matches PyTorch within {parity['max_abs_diff']:.1e} (max |logit difference|), with
+{_percent(parity['agreement'])} prediction agreement. Sizes: fp32 {sizes['fp32'] / 1e6:.2f} MB,
+int8 {sizes['int8'] / 1e6:.2f} MB, fp16 {sizes['fp16'] / 1e6:.2f} MB.
+
+## Use
+
+`seqlab predict --bundle <this folder> "text"` runs the fp16 model on CUDA when a GPU is present and
+the int8 model on the CPU otherwise. The model learnt from product and book reviews; texts of
+other kinds (news, dialogue) may be classified less well.
+"""
+
+
+def write_bundle(layout: Layout, task: str, run: str, out_dir: Path) -> Path:
+    """Assemble ``out_dir`` from run outputs atomically and return it."""
+    payload = load_checkpoint(layout.checkpoint(run))
+    spec = payload["spec"]
+    config = {
+        "task": task, "run": run, "structure": spec["structure"], "labels": spec["labels"],
+        "tokenizer": spec["tokenizer"], "max_len": spec["max_len"], "model": spec["model"],
+        "inputs": {"tokens": "int64 [batch, time]", "lengths": "int64 [batch]"},
+        "outputs": {"logits": "float32 [batch, labels]"},
+    }
+    evaluation = read_json(layout.eval_metrics(run))
+    sources = {
+        MODEL_FILES["fp32"]: layout.onnx_model(run),
+        MODEL_FILES["int8"]: layout.quantized_dir(run) / MODEL_FILES["int8"],
+        MODEL_FILES["fp16"]: layout.quantized_dir(run) / MODEL_FILES["fp16"],
+        "vocab.json": layout.vocab(task) / "tokens.json",
+    }
+    with atomic_path(out_dir) as staging:
+        staging.mkdir()
+        for name, path in sources.items():
+            shutil.copy2(path, staging / name)
+        write_json(staging / "config.json", config)
+        write_json(staging / "metrics.json", evaluation)
+        card = model_card(task, run, config, evaluation, read_json(layout.prepared(task) / "manifest.json"),
+                          git_commit(layout.root), read_json(layout.parity_report(run)))
+        write_text(staging / "MODEL_CARD.md", card)
+        names = sorted(path.name for path in staging.iterdir())
+        write_text(staging / CHECKSUMS, "".join(f"{sha256_file(staging / n)}  {n}\n" for n in names))
+    return out_dir

@@ -1,0 +1,80 @@
+"""Self-describing checkpoints: weights plus everything needed to rebuild and use the model.
+
+Export, evaluation and serving rebuild a model from the checkpoint file alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from seqlab.config import ModelConfig, TrainConfig
+from seqlab.io import InputError, atomic_path
+from seqlab.models.registry import build_model
+
+FORMAT = "seqlab-checkpoint/1"
+
+
+@dataclass
+class ModelSpec:
+    """What a model is: its structure, variant config, data-decided sizes and data settings."""
+
+    structure: str
+    task: str
+    run: str
+    model: dict[str, Any]
+    sizes: dict[str, int]
+    labels: list[str]
+    tokenizer: str
+    max_len: int
+    train: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return ModelConfig.model_validate(self.model)
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.model_validate(self.train)
+
+    def build(self) -> nn.Module:
+        """A fresh (untrained) model matching this spec."""
+        return build_model(self.structure, self.model_config, **self.sizes)
+
+
+def save_checkpoint(path: Path, spec: ModelSpec, model: nn.Module, progress: dict[str, Any],
+                    optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Write weights, spec and training progress (epoch, step, metrics) atomically."""
+    payload = {
+        "format": FORMAT,
+        "spec": asdict(spec),
+        "progress": progress,
+        "state_dict": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """The raw checkpoint payload, checked for format."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError as err:
+        raise InputError(f"{path}: checkpoint not found (run the train stage first)") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InputError(f"{path}: not a {FORMAT} checkpoint")
+    return payload
+
+
+def load_model(path: Path) -> tuple[nn.Module, ModelSpec]:
+    """Rebuild the model stored at ``path`` in eval mode, with its spec."""
+    payload = load_checkpoint(path)
+    spec = ModelSpec(**payload["spec"])
+    model = spec.build()
+    model.load_state_dict(payload["state_dict"])
+    return model.eval(), spec

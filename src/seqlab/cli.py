@@ -1,0 +1,90 @@
+"""The ``seqlab`` command: predict with a bundle, write bundles, and more as the project grows."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from seqlab.entry import USER_ERRORS, configure_logging
+
+
+class Provider(StrEnum):
+    """Where ONNX Runtime runs the model."""
+
+    auto = "auto"
+    cuda = "cuda"
+    cpu = "cpu"
+
+
+app = typer.Typer(help="seqlab: train, export and serve recurrent sequence models.", no_args_is_help=True,
+                  add_completion=False)
+out = Console()
+err = Console(stderr=True)
+
+
+def _friendly(command: Callable[..., None]) -> Callable[..., None]:
+    """Turn errors a user can fix into one red line and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        configure_logging("WARNING")
+        try:
+            command(*args, **kwargs)
+        except (*USER_ERRORS, ValueError) as error:
+            err.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(1) from error
+
+    return wrapper
+
+
+@app.command()
+@_friendly
+def predict(
+    texts: Annotated[list[str], typer.Argument(help="One or more texts to classify.")],
+    bundle: Annotated[Path, typer.Option(help="A bundle folder written by `make export`, e.g. dist/sentiment.")],
+    provider: Annotated[Provider, typer.Option(help="auto: CUDA when it loads, else the CPU.")] = Provider.auto,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per text.")] = False,
+) -> None:
+    """Classify TEXTS with a bundle and print each label with its probability."""
+    from seqlab.inference.bundle import ClassifierBundle
+
+    model = ClassifierBundle(bundle, provider.value)
+    for text, prediction in zip(texts, model.predict(texts), strict=True):
+        if as_json:
+            out.print_json(json.dumps({"text": text, **prediction.__dict__}, ensure_ascii=False))
+        else:
+            out.print(f"{prediction.label}\t{prediction.probability:.4f}\t{text}", markup=False, highlight=False)
+    err.print(f"ran {model.backend.name} on {model.provider}")
+
+
+@app.command()
+@_friendly
+def bundle(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write one bundle per task into.")] = Path("dist"),
+    root: Annotated[Path, typer.Option(help="Repository root (default: found from the current folder).")] = Path("."),
+) -> None:
+    """Write a deployment bundle per task from the champion run chosen by the report stage."""
+    from seqlab.bundle import write_bundle
+    from seqlab.io import read_json
+    from seqlab.paths import Layout, repo_root
+
+    layout = Layout(repo_root(root))
+    champions = read_json(layout.champions)
+    if not champions:
+        raise ValueError(f"{layout.champions} names no champion; run `make repro` first")
+    for task, champion in champions.items():
+        folder = write_bundle(layout, task, champion["run"], out_dir / task)
+        out.print(f"{task}: bundle of run {champion['run']} written to {folder}")
+    logging.getLogger(__name__).debug("bundles written: %s", list(champions))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Raw data sources, preparation (dedup and split) and data expectations."""

@@ -1,0 +1,277 @@
+"""Data expectations on the prepared splits, checked with great-expectations 1.x.
+
+One suite runs on each split (one pandas batch per split) in an ephemeral GX context: no text or
+label is missing, texts have a sane length, labels come from the task's label set, every label
+appears and none falls under a minimum share, no text repeats within a split or appears in two
+splits. Cross-split and per-class checks run on derived columns (``in_other_split``,
+``label_share``) so that they too are plain column expectations. Each failure is reported with the
+line numbers of the split's JSONL file; the results can also be rendered as a Data Docs HTML site.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import great_expectations as gx
+import pandas as pd
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+
+from seqlab.config import ChecksConfig
+from seqlab.io import atomic_path
+
+logger = logging.getLogger(__name__)
+
+MAX_EXAMPLES = 5
+# SUMMARY keeps the Data Docs small; unexpected_index_column_names makes GX name each bad row's line.
+RESULT_FORMAT: dict[str, Any] = {
+    "result_format": "SUMMARY",
+    "unexpected_index_column_names": ["line"],
+    "partial_unexpected_count": MAX_EXAMPLES,
+}
+
+
+@dataclass
+class ExpectationOutcome:
+    """One expectation checked on one split."""
+
+    split: str
+    expectation: str
+    column: str | None
+    guards: str
+    success: bool
+    bad_rows: int | None = None
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    observed: Any = None
+    error: str | None = None
+
+    def describe(self) -> str:
+        """One line saying which expectation failed, what it guards and where."""
+        where = f" on column {self.column}" if self.column else ""
+        head = f"{self.split}.jsonl: {self.expectation}{where} ({self.guards})"
+        if self.error:
+            return f"{head}: could not be checked: {self.error}"
+        details = []
+        if self.column == "label_share" and self.observed is not None:
+            details.append(f"smallest label share {self.observed:.1%}")
+        elif self.expectation == "expect_column_distinct_values_to_contain_set":
+            details.append(f"missing label(s): {', '.join(map(str, self.observed or []))}")
+        elif self.observed is not None and not self.bad_rows:
+            details.append(f"observed {self.observed}")
+        if self.bad_rows:
+            shown = "; ".join(_format_example(example) for example in self.examples)
+            rows = f"{self.bad_rows} row{'s' if self.bad_rows != 1 else ''}"
+            details.append(f"{rows}, e.g. {shown}" if shown else rows)
+        return f"{head}: {', '.join(details) or 'failed'}"
+
+
+@dataclass
+class ValidationReport:
+    """Every expectation's outcome on every split."""
+
+    success: bool
+    rows: dict[str, int]
+    results: list[ExpectationOutcome]
+
+    @property
+    def failures(self) -> list[ExpectationOutcome]:
+        """The outcomes that failed, in suite order, split by split."""
+        return [outcome for outcome in self.results if not outcome.success]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view of the report."""
+        return {
+            "success": self.success,
+            "rows": self.rows,
+            "failed": len(self.failures),
+            "checked": len(self.results),
+            "results": [asdict(outcome) for outcome in self.results],
+        }
+
+    def failure_message(self) -> str:
+        """A readable summary naming each failed expectation with example rows ('' when all passed)."""
+        if self.success:
+            return ""
+        lines = [f"data validation failed: {len(self.failures)} of {len(self.results)} checks not met"]
+        lines += [f"  {outcome.describe()}" for outcome in self.failures]
+        return "\n".join(lines)
+
+
+def _format_example(example: dict[str, Any]) -> str:
+    value = example.get("value")
+    if "share" in example:
+        return f'line {example["line"]}: label "{value}" is {example["share"]:.1%} of the split'
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        return f'line {example["line"]}: "{shown}"'
+    return f"line {example['line']}: {value!r}"
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and NaN (as GX and pandas hand them back) -> JSON-ready Python values."""
+    if hasattr(value, "item") and not isinstance(value, list | dict | str):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _frames(splits: dict[str, list[dict[str, Any]]]) -> dict[str, pd.DataFrame]:
+    """One DataFrame per split with the line number and the derived columns the suite checks."""
+    frames = {}
+    for name, rows in splits.items():
+        # object dtype: with pandas 3's default "str" dtype, GX type checks look at the dtype, not each value.
+        frame = pd.DataFrame.from_records(rows, columns=["text", "label"]).astype(object)
+        frame.insert(0, "line", range(1, len(frame) + 1))
+        frames[name] = frame
+    for name, frame in frames.items():
+        others = {text for other, o_frame in frames.items() if other != name for text in o_frame["text"].dropna()}
+        frame["in_other_split"] = frame["text"].notna() & frame["text"].isin(others)
+        sizes = frame.groupby("label", dropna=False)["line"].transform("size")
+        frame["label_share"] = sizes / max(len(frame), 1)
+    return frames
+
+
+def _suite(labels: list[str], checks: ChecksConfig) -> gx.ExpectationSuite:
+    """The expectations every split must meet; each one's notes say in English what it guards."""
+    expect = gx.expectations
+    suite = gx.ExpectationSuite(name="prepared_splits")
+    for expectation in (
+        expect.ExpectTableRowCountToBeBetween(min_value=1, notes="every split has rows"),
+        expect.ExpectColumnValuesToNotBeNull(column="text", notes="every row has a text"),
+        expect.ExpectColumnValuesToNotBeNull(column="label", notes="every row has a label"),
+        expect.ExpectColumnValuesToBeOfType(column="text", type_="str", notes="every text is a string"),
+        expect.ExpectColumnValueLengthsToBeBetween(
+            column="text",
+            min_value=checks.min_chars,
+            max_value=checks.max_chars,
+            notes=f"every text has {checks.min_chars} to {checks.max_chars} characters",
+        ),
+        expect.ExpectColumnValuesToBeInSet(
+            column="label", value_set=labels, notes=f"every label is one of {', '.join(labels)}"
+        ),
+        expect.ExpectColumnDistinctValuesToContainSet(
+            column="label", value_set=labels, notes="every label appears in the split"
+        ),
+        expect.ExpectColumnValuesToBeUnique(column="text", notes="no text appears twice in a split"),
+        expect.ExpectColumnValuesToBeInSet(
+            column="in_other_split", value_set=[False], notes="no text appears in two splits"
+        ),
+        expect.ExpectColumnMinToBeBetween(
+            column="label_share",
+            min_value=checks.min_class_share,
+            notes=f"every label makes up at least {checks.min_class_share:.0%} of the split",
+        ),
+    ):
+        suite.add_expectation(expectation)
+    return suite
+
+
+def _context(site_dir: Path | None) -> Any:
+    """An ephemeral GX context: in-memory stores, no progress bars, no analytics, optional docs site."""
+    sites = {}
+    if site_dir is not None:
+        sites["local"] = {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        data_docs_sites=sites,
+        analytics_enabled=False,
+        # TQDM_DISABLE does not help: GX passes tqdm's disable= itself, from this setting.
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _outcome(split: str, frame: pd.DataFrame, result: Any) -> ExpectationOutcome:
+    """Our view of one GX ExpectationValidationResult, with example rows by JSONL line."""
+    config = result.expectation_config
+    column = config.kwargs.get("column")
+    details = result.result or {}
+    outcome = ExpectationOutcome(
+        split=split,
+        expectation=config.type,
+        column=column,
+        guards=str(config.notes or config.type),
+        success=bool(result.success),
+        bad_rows=_plain(details.get("unexpected_count")),
+    )
+    info = result.exception_info or {}
+    if info.get("raised_exception"):
+        outcome.error = str(info.get("exception_message"))
+    if config.type == "expect_column_distinct_values_to_contain_set":
+        outcome.observed = _plain(details.get("partial_missing_list", []))
+    elif "observed_value" in details:
+        outcome.observed = _plain(details["observed_value"])
+    if outcome.success:
+        return outcome
+    if column == "label_share":
+        low = frame[frame["label_share"] < config.kwargs["min_value"]]
+        outcome.bad_rows = len(low)
+        outcome.examples = [
+            {"line": int(row.line), "value": _plain(row.label), "share": round(float(row.label_share), 4)}
+            for row in low.head(MAX_EXAMPLES).itertuples()
+        ]
+    elif column is not None:
+        shown = "text" if column == "in_other_split" else column
+        lines = [int(entry["line"]) for entry in details.get("partial_unexpected_index_list") or []]
+        outcome.examples = [{"line": n, "value": _plain(frame.at[n - 1, shown])} for n in lines[:MAX_EXAMPLES]]
+    return outcome
+
+
+def validate_splits(
+    splits: dict[str, list[dict[str, Any]]],
+    labels: list[str],
+    checks: ChecksConfig,
+    docs_dir: Path | None = None,
+) -> ValidationReport:
+    """Check every split against the expectation suite; optionally write Data Docs into ``docs_dir``.
+
+    ``splits`` maps a split name to its rows in file order (row i is line i + 1 of
+    ``<split>.jsonl``). The Data Docs folder is built in a temporary folder and moved into place
+    whole, whether the data passed or not; a crash leaves any earlier folder as it was.
+    """
+    frames = _frames(splits)
+    if docs_dir is None:
+        return _validate(frames, labels, checks, site_dir=None)
+    with atomic_path(docs_dir) as staged:
+        report = _validate(frames, labels, checks, site_dir=staged)
+        if not (staged / "index.html").is_file():
+            raise RuntimeError(f"great-expectations wrote no index.html for the Data Docs in {docs_dir}")
+    logger.info("Data Docs written to %s", docs_dir / "index.html")
+    return report
+
+
+def _validate(
+    frames: dict[str, pd.DataFrame], labels: list[str], checks: ChecksConfig, site_dir: Path | None
+) -> ValidationReport:
+    context = _context(site_dir)
+    source = context.data_sources.add_pandas("prepared")
+    suite = context.suites.add(_suite(labels, checks))
+    order = {expectation.id: index for index, expectation in enumerate(suite.expectations)}  # GX reorders
+    outcomes: list[ExpectationOutcome] = []
+    for split, frame in frames.items():
+        batch = source.add_dataframe_asset(split).add_batch_definition_whole_dataframe(split)
+        definition = context.validation_definitions.add(gx.ValidationDefinition(name=split, data=batch, suite=suite))
+        result = definition.run(batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT)
+        ordered = sorted(result.results, key=lambda item: order.get(item.expectation_config.id, len(order)))
+        split_outcomes = [_outcome(split, frame, item) for item in ordered]
+        logger.info("%s: %d of %d expectations met", split, sum(o.success for o in split_outcomes), len(split_outcomes))
+        outcomes += split_outcomes
+    if site_dir is not None:
+        context.build_data_docs()
+    rows = {split: len(frame) for split, frame in frames.items()}
+    return ValidationReport(success=all(o.success for o in outcomes), rows=rows, results=outcomes)

@@ -1,0 +1,35 @@
+"""Quality and latency of one model through several backends (torch, ORT fp32, ORT int8)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from seqlab.config import EvaluateConfig
+from seqlab.evaluation.latency import latency_batches, measure_latency
+from seqlab.evaluation.metrics import classification_metrics
+from seqlab.inference.backends import Backend, batched_logits
+from seqlab.training.classify import EncodedSplit
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate_backends(backends: list[Backend], split: EncodedSplit, pad_id: int, num_classes: int,
+                      config: EvaluateConfig, seed: int) -> dict[str, dict[str, Any]]:
+    """Per backend: accuracy and macro-F1 on ``split`` and latency at each configured batch size.
+
+    Every backend sees the same latency batches, so the figures compare like with like.
+    """
+    batches = {
+        size: latency_batches(split.sequences, size, config.repeats + config.warmup, pad_id, seed + size)
+        for size in config.batch_sizes
+    }
+    results: dict[str, dict[str, Any]] = {}
+    for backend in backends:
+        predictions = batched_logits(backend, split.sequences, pad_id).argmax(axis=1)
+        quality = classification_metrics(split.labels, predictions, num_classes)
+        latency = {f"batch_{size}": measure_latency(backend, runs, config.warmup) for size, runs in batches.items()}
+        results[backend.name] = {**quality, "latency": latency}
+        logger.info("%s: accuracy %.4f, macro-F1 %.4f, %s", backend.name, quality["accuracy"], quality["macro_f1"],
+                    ", ".join(f"{k} p50 {v['p50_ms']:.2f} ms" for k, v in latency.items()))
+    return results

@@ -1,0 +1,1 @@
+"""ONNX export, the ORT-vs-torch parity gate, and quantization."""

@@ -1,0 +1,1 @@
+"""Inference shared by evaluation, the CLI and the server: backends, sessions and providers."""

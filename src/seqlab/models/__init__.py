@@ -1,0 +1,1 @@
+"""Recurrent models: encoders, task heads and the registry that builds them from config."""

@@ -1,0 +1,31 @@
+"""Structure name -> model constructor: the one place that turns config into a module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from seqlab.config import ModelConfig
+from seqlab.models.classifier import SequenceClassifier
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "classify": SequenceClassifier,
+}
+
+
+def build_model(structure: str, config: ModelConfig, **sizes: Any) -> nn.Module:
+    """A fresh model for ``structure`` (e.g. ``classify``) from ``config`` and data sizes.
+
+    ``sizes`` are what the data decides (``vocab_size``, ``num_classes``, ``pad_id``); they are
+    stored in checkpoints beside the config so a model can be rebuilt from the file alone.
+    """
+    if structure not in _BUILDERS:
+        raise ValueError(f"unknown structure '{structure}' (choose from: {', '.join(_BUILDERS)})")
+    return _BUILDERS[structure](config, **sizes)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,100 @@
+"""Where each stage reads and writes, relative to the repository root.
+
+dvc.yaml spells out the same paths for DVC; everything in Python asks this module.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SPLITS: tuple[str, ...] = ("train", "valid", "test")
+
+
+def repo_root(start: str | Path | None = None) -> Path:
+    """The repository root: the nearest folder above ``start`` holding dvc.yaml.
+
+    DVC runs queued experiments in copies under ``<repo>/.dvc/tmp/exps/``; for those the original
+    repository is returned, so that every experiment shares one MLflow store.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    parts = here.parts
+    for index in range(len(parts) - 3):
+        if parts[index : index + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:index])
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").exists():
+            return folder
+    return here
+
+
+def tracking_uri(root: Path) -> str:
+    """MLflow tracking URI: $MLFLOW_TRACKING_URI, else an absolute SQLite file at the repo root."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / 'mlflow.db').as_posix()}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of every stage output under one repository root."""
+
+    root: Path
+
+    def prepared(self, task: str) -> Path:
+        return self.root / "data" / "prepared" / task
+
+    def validation_report(self, task: str) -> Path:
+        return self.root / "reports" / "validation" / f"{task}.json"
+
+    def validation_docs(self, task: str) -> Path:
+        return self.root / "reports" / "validation" / f"{task}_docs"
+
+    def tokenized(self, task: str) -> Path:
+        return self.root / "data" / "tokenized" / task
+
+    def vocab(self, task: str) -> Path:
+        return self.root / "data" / "vocab" / task
+
+    def baseline(self, task: str) -> Path:
+        return self.root / "metrics" / "baseline" / f"{task}.json"
+
+    def train_dir(self, run: str) -> Path:
+        return self.root / "models" / run / "train"
+
+    def checkpoint(self, run: str) -> Path:
+        return self.train_dir(run) / "best.pt"
+
+    def train_metrics(self, run: str) -> Path:
+        return self.root / "metrics" / "train" / f"{run}.json"
+
+    def curve(self, run: str) -> Path:
+        return self.root / "metrics" / "curves" / f"{run}.csv"
+
+    def onnx_dir(self, run: str) -> Path:
+        return self.root / "models" / run / "onnx"
+
+    def onnx_model(self, run: str) -> Path:
+        return self.onnx_dir(run) / "model.onnx"
+
+    def parity_report(self, run: str) -> Path:
+        return self.root / "reports" / "parity" / f"{run}.json"
+
+    def registry_record(self, run: str) -> Path:
+        return self.root / "reports" / "registry" / f"{run}.json"
+
+    def quantized_dir(self, run: str) -> Path:
+        return self.root / "models" / run / "quantized"
+
+    def eval_metrics(self, run: str) -> Path:
+        return self.root / "metrics" / "eval" / f"{run}.json"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def champions(self) -> Path:
+        return self.reports / "champions.json"
+
+    def dist(self, task: str) -> Path:
+        return self.root / "dist" / task

@@ -1,0 +1,1 @@
+"""Tokenizers, vocabularies, encoding and length-bucketed batching."""

@@ -1,0 +1,46 @@
+"""Tokenizers by name: ``char`` (one token per character) and ``jieba`` (Chinese words)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+Tokenizer = Callable[[str], list[str]]
+TOKENIZERS: tuple[str, ...] = ("char", "jieba")
+
+
+def char_tokens(text: str) -> list[str]:
+    """One token per character, spaces included (they separate Latin words in reviews)."""
+    return list(text)
+
+
+def jieba_tokens(text: str) -> list[str]:
+    """Chinese word tokens from jieba; whitespace-only tokens are dropped."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return [token for token in jieba.lcut(text) if token.strip()]
+
+
+@cache
+def get_tokenizer(kind: str) -> Tokenizer:
+    """The tokenizer called ``kind``; unknown names raise a ValueError listing the choices."""
+    tokenizers: dict[str, Tokenizer] = {"char": char_tokens, "jieba": jieba_tokens}
+    if kind not in tokenizers:
+        raise ValueError(f"unknown tokenizer '{kind}' (choose from: {', '.join(TOKENIZERS)})")
+    return tokenizers[kind]
+
+
+def tokenize_file(source: Path, target: Path, kind: str) -> int:
+    """Tokenize every ``text`` of a prepared JSONL split into ``tokens``; returns the row count.
+
+    Other fields (label, origin) are carried over; the target is written atomically.
+    """
+    from seqlab.io import read_jsonl, write_jsonl
+
+    tokenize = get_tokenizer(kind)
+    rows = [{"tokens": tokenize(row.pop("text")), **row} for _, row in read_jsonl(source)]
+    write_jsonl(target, rows)
+    return len(rows)

@@ -1,0 +1,86 @@
+"""A token <-> id mapping with reserved specials and a JSON round-trip."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from seqlab.io import InputError, read_json, write_json
+
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+SPECIALS: tuple[str, ...] = (PAD, UNK, BOS, EOS)
+
+
+class Vocab:
+    """Tokens in id order; the specials come first, so ``<pad>`` is always id 0."""
+
+    def __init__(self, tokens: Sequence[str], specials: Sequence[str] = SPECIALS) -> None:
+        self.specials = tuple(specials)
+        self.tokens: list[str] = list(tokens)
+        if tuple(self.tokens[: len(self.specials)]) != self.specials:
+            raise ValueError(f"vocabulary must start with the specials {self.specials}")
+        if len(set(self.tokens)) != len(self.tokens):
+            raise ValueError("vocabulary tokens must be unique")
+        self.index = {token: position for position, token in enumerate(self.tokens)}
+
+    @classmethod
+    def build(
+        cls,
+        sequences: Iterable[Sequence[str]],
+        min_freq: int = 1,
+        max_size: int | None = None,
+        specials: Sequence[str] = SPECIALS,
+    ) -> Vocab:
+        """Count tokens and keep those seen ``min_freq`` times or more, most frequent first.
+
+        Ties are broken by the token itself so the result never depends on input order.
+        ``max_size`` counts the specials.
+        """
+        counts = Counter(token for sequence in sequences for token in sequence)
+        for special in specials:
+            counts.pop(special, None)
+        ranked = sorted((item for item in counts.items() if item[1] >= min_freq), key=lambda kv: (-kv[1], kv[0]))
+        if max_size is not None:
+            ranked = ranked[: max(0, max_size - len(specials))]
+        return cls([*specials, *(token for token, _ in ranked)], specials)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.index
+
+    @property
+    def pad_id(self) -> int:
+        return self.index[PAD]
+
+    @property
+    def unk_id(self) -> int:
+        return self.index[UNK]
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        """Ids of ``tokens``; unknown tokens map to ``<unk>``."""
+        unk = self.unk_id
+        return [self.index.get(token, unk) for token in tokens]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """Tokens of ``ids``."""
+        return [self.tokens[i] for i in ids]
+
+    def to_dict(self) -> dict[str, list[str]]:
+        """Plain-data form, as saved to JSON."""
+        return {"specials": list(self.specials), "tokens": self.tokens}
+
+    def save(self, path: str | Path) -> None:
+        """Write the vocabulary as JSON (atomically)."""
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocab:
+        """Read a vocabulary written by :meth:`save`."""
+        data = read_json(path)
+        try:
+            return cls(data["tokens"], data["specials"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(f"{path}: not a seqlab vocabulary ({err})") from err

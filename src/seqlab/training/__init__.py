@@ -1,0 +1,1 @@
+"""The training loop, experiment tracking and what ties a task's data to the loop."""

@@ -1,0 +1,95 @@
+"""Train one run end to end: data, model, loop, checkpoints, metrics and the MLflow record."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqlab.checkpoint import ModelSpec, save_checkpoint
+from seqlab.config import RunConfig, TaskConfig
+from seqlab.io import write_json, write_text
+from seqlab.models.registry import count_parameters
+from seqlab.text.encoding import TextEncoder
+from seqlab.text.vocab import Vocab
+from seqlab.training.classify import classification_loss, epoch_batches, evaluate_split, load_encoded_split
+from seqlab.training.loop import fit
+from seqlab.training.tracking import Tracker
+
+logger = logging.getLogger(__name__)
+
+
+def curve_csv(history: list[dict[str, float]]) -> str:
+    """Per-epoch records as CSV text (for `dvc plots`)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(history[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return buffer.getvalue()
+
+
+def train_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokenized_dir: Path, vocab_dir: Path,
+              out_dir: Path, tracker: Tracker) -> dict[str, Any]:
+    """Train ``run`` on its task's tokenized splits; checkpoints go to ``out_dir``.
+
+    Writes ``last.pt`` every epoch and ``best.pt`` whenever the valid accuracy improves.
+    Returns the run's summary metrics.
+    """
+    torch.manual_seed(seed)
+    vocab = Vocab.load(vocab_dir / "tokens.json")
+    encoder = TextEncoder(task.tokenizer, vocab, task.max_len)
+    train = load_encoded_split(tokenized_dir / "train.jsonl", encoder, task.labels)
+    valid = load_encoded_split(tokenized_dir / "valid.jsonl", encoder, task.labels)
+    spec = ModelSpec(
+        structure=task.structure, task=run.task, run=run_name, model=run.model.model_dump(),
+        sizes={"vocab_size": len(vocab), "num_classes": len(task.labels), "pad_id": vocab.pad_id},
+        labels=task.labels, tokenizer=task.tokenizer, max_len=task.max_len, train=run.train.model_dump(),
+    )
+    model = spec.build()
+    parameters = count_parameters(model)
+    tracker.log_params({"task": run.task, "model": run.model.model_dump(), "train": run.train.model_dump(),
+                        "seed": seed, "parameters": parameters, "vocab_size": len(vocab)})
+    tracker.set_tags({"cell": run.model.cell, "bidirectional": str(run.model.bidirectional),
+                      "layers": str(run.model.layers), "structure": task.structure})
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def save(epoch: int, record: dict[str, float], improved: bool, model: torch.nn.Module,
+             optimizer: torch.optim.Optimizer) -> None:
+        progress = {"epoch": epoch, "metrics": record}
+        save_checkpoint(out_dir / "last.pt", spec, model, progress, optimizer)
+        if improved:
+            save_checkpoint(out_dir / "best.pt", spec, model, progress)
+
+    num_classes = len(task.labels)
+    result = fit(
+        model,
+        epoch_batches(train, run.train.batch_size, run.train.bucket_pool, seed, vocab.pad_id),
+        classification_loss,
+        lambda m: evaluate_split(m, valid, vocab.pad_id, num_classes, "valid"),
+        run.train,
+        monitor="valid_accuracy",
+        on_epoch_end=save,
+        tracker=tracker,
+    )
+    best = result.history[result.best_epoch - 1]
+    summary = {
+        "best_epoch": result.best_epoch, "epochs": len(result.history), "stop_reason": result.stop_reason,
+        "train_seconds": round(result.seconds, 2), "steps": result.steps, "parameters": parameters,
+        "train_tokens_per_second": round(sum(map(len, train.sequences)) * len(result.history) / result.seconds, 1),
+        **{k: v for k, v in best.items() if k.startswith("valid_")},
+    }
+    write_json(out_dir / "mlflow_run.json", {"run_id": tracker.run_id})
+    tracker.log_metrics({f"best_{k}": v for k, v in summary.items() if isinstance(v, int | float)})
+    logger.info("%s: best epoch %d of %d (%s), valid accuracy %.4f", run_name, result.best_epoch,
+                len(result.history), result.stop_reason, best["valid_accuracy"])
+    return {"summary": summary, "curve": curve_csv(result.history)}
+
+
+def write_train_outputs(outputs: dict[str, Any], metrics_path: Path, curve_path: Path) -> None:
+    """Write the summary metrics JSON and the per-epoch curve CSV."""
+    write_json(metrics_path, outputs["summary"])
+    write_text(curve_path, outputs["curve"])
