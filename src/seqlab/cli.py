@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -26,7 +25,7 @@ class Provider(StrEnum):
 
 app = typer.Typer(help="seqlab: train, export and serve recurrent sequence models.", no_args_is_help=True,
                   add_completion=False)
-out = Console()
+
 err = Console(stderr=True)
 
 
@@ -59,9 +58,9 @@ def predict(
     model = ClassifierBundle(bundle, provider.value)
     for text, prediction in zip(texts, model.predict(texts), strict=True):
         if as_json:
-            out.print_json(json.dumps({"text": text, **prediction.__dict__}, ensure_ascii=False))
+            typer.echo(json.dumps({"text": text, **prediction.__dict__}, ensure_ascii=False))
         else:
-            out.print(f"{prediction.label}\t{prediction.probability:.4f}\t{text}", markup=False, highlight=False)
+            typer.echo(f"{prediction.label}\t{prediction.probability:.4f}\t{text}")
     err.print(f"ran {model.backend.name} on {model.provider}")
 
 
@@ -82,8 +81,7 @@ def bundle(
         raise ValueError(f"{layout.champions} names no champion; run `make repro` first")
     for task, champion in champions.items():
         folder = write_bundle(layout, task, champion["run"], out_dir / task)
-        out.print(f"{task}: bundle of run {champion['run']} written to {folder}")
-    logging.getLogger(__name__).debug("bundles written: %s", list(champions))
+        typer.echo(f"{task}: bundle of run {champion['run']} written to {folder}")
 
 
 if __name__ == "__main__":

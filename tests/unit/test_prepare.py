@@ -49,7 +49,9 @@ def test_split_is_stratified_seeded_and_disjoint(corpus) -> None:
     again = stratified_split(list(kept), shares, seed=7)
     assert all([i.text for i in splits[s]] == [i.text for i in again[s]] for s in splits)
     texts = {name: {i.text for i in rows} for name, rows in splits.items()}
-    assert not texts["train"] & texts["valid"] and not texts["train"] & texts["test"] and not texts["valid"] & texts["test"]
+    assert not texts["train"] & texts["valid"]
+    assert not texts["train"] & texts["test"]
+    assert not texts["valid"] & texts["test"]
     assert sum(map(len, texts.values())) == len(kept)
     overall = Counter(i.label for i in kept)
     for rows in splits.values():

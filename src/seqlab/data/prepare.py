@@ -98,7 +98,8 @@ def prepare_task(task_name: str, task: TaskConfig, source: SourceData, seed: int
     with atomic_path(out_dir) as staging:
         staging.mkdir()
         for name, rows in splits.items():
-            write_jsonl(staging / f"{name}.jsonl", ({"text": r.text, "label": r.label, "origin": r.origin} for r in rows))
+            records = ({"text": r.text, "label": r.label, "origin": r.origin} for r in rows)
+            write_jsonl(staging / f"{name}.jsonl", records)
         manifest = {
             "task": task_name,
             "source": {

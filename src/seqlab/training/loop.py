@@ -75,7 +75,8 @@ def fit(
     last_epoch_seconds = 0.0
     for epoch in range(1, config.max_epochs + 1):
         elapsed = time.perf_counter() - started
-        if elapsed + last_epoch_seconds > config.time_budget_s:
+        # The first epoch always runs; later ones only if another epoch like the last one still fits.
+        if epoch > 1 and elapsed + last_epoch_seconds > config.time_budget_s:
             result.stop_reason = "time_budget"
             break
         epoch_started = time.perf_counter()

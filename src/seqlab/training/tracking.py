@@ -90,8 +90,8 @@ class MlflowTracker:
         import mlflow
         from mlflow.tracking import MlflowClient
 
-        mlflow.set_tracking_uri(tracking_uri)
         self._mlflow = mlflow
+        self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
         if run_id is None:
             found = self.client.get_experiment_by_name(experiment)
@@ -132,6 +132,8 @@ class MlflowTracker:
         """Log the ONNX model to the run and register it as a new version of ``model_name``."""
         import onnx
 
+        # Model logging goes through MLflow's fluent API, which reads the process-wide tracking URI.
+        self._mlflow.set_tracking_uri(self.tracking_uri)
         with self._mlflow.start_run(run_id=self.run_id):
             info = self._mlflow.onnx.log_model(onnx.load(str(path)), name="onnx", registered_model_name=model_name)
         version = getattr(info, "registered_model_version", None)

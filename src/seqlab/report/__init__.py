@@ -1,0 +1,1 @@
+"""The non-neural baseline and the cross-run report: summary tables, plots and champion choice."""

@@ -1,0 +1,110 @@
+"""Comparison plots of a task's runs: test accuracy per backend and latency per batch size.
+
+Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no global state, no display)
+and written atomically as PNG without a timestamp, so reruns on the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator
+
+from seqlab.io import atomic_path
+
+if TYPE_CHECKING:
+    from seqlab.report.summary import TaskResults
+
+logger = logging.getLogger(__name__)
+
+BACKEND_LABELS: dict[str, str] = {"torch_fp32": "torch fp32", "ort_fp32": "ORT fp32", "ort_int8": "ORT int8"}
+COLOURS: dict[str, str] = {"torch_fp32": "#4c72b0", "ort_fp32": "#55a868", "ort_int8": "#dd8452"}
+BAR_WIDTH = 0.26
+
+
+def _save(figure: Figure, path: Path) -> None:
+    FigureCanvasAgg(figure)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+
+
+def _plain(value: float, _position: float | None = None) -> str:
+    return f"{value:.3g}"
+
+
+def _offsets(count: int) -> np.ndarray:
+    return (np.arange(count) - (count - 1) / 2) * BAR_WIDTH  # (count,)
+
+
+def accuracy_plot(results: TaskResults, path: Path) -> Path:
+    """Grouped bars of test accuracy per run and backend, the baseline as a dashed line."""
+    runs = [result.run for result in results.runs]
+    positions = np.arange(len(runs))  # (R,)
+    figure = Figure(figsize=(max(5.0, 1.6 * len(runs) + 2.5), 4.0))
+    axes = figure.add_subplot()
+    values = []
+    for offset, backend in zip(_offsets(len(BACKEND_LABELS)), BACKEND_LABELS, strict=True):
+        heights = [result.test_accuracy(backend) for result in results.runs]
+        values += heights
+        bars = axes.bar(positions + offset, heights, BAR_WIDTH, label=BACKEND_LABELS[backend],
+                        color=COLOURS[backend])
+        axes.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
+    baseline = float(results.baseline["test_accuracy"])
+    axes.axhline(baseline, color="black", linestyle="--", linewidth=1,
+                 label=f"baseline (TF-IDF + LR) {baseline:.3f}")
+    low = min([*values, baseline])
+    axes.set_ylim(max(0.0, np.floor((low - 0.05) * 20) / 20), min(1.0, max([*values, baseline]) + 0.02))
+    axes.set_xticks(positions, runs, rotation=15 if len(runs) > 3 else 0)
+    axes.set_ylabel("test accuracy (axis does not start at 0)")
+    axes.set_title(f"{results.task}: test accuracy by backend")
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+    axes.grid(axis="y", alpha=0.3)
+    _save(figure, path)
+    return path
+
+
+def latency_plot(results: TaskResults, path: Path) -> Path:
+    """Median latency per run and backend, one panel per batch size, on a log scale."""
+    runs = [result.run for result in results.runs]
+    batches = results.batch_sizes()
+    positions = np.arange(len(runs))  # (R,)
+    figure = Figure(figsize=(max(4.0, 1.4 * len(runs) + 1.5) * max(1, len(batches)) + 0.8, 4.2))
+    panels = figure.subplots(1, max(1, len(batches)), squeeze=False)[0]
+    for axes, batch in zip(panels, batches, strict=False):
+        for offset, backend in zip(_offsets(len(BACKEND_LABELS)), BACKEND_LABELS, strict=True):
+            measured = [result.latency_p50(backend, batch) for result in results.runs]
+            heights = [np.nan if value is None else value for value in measured]
+            bars = axes.bar(positions + offset, heights, BAR_WIDTH, label=BACKEND_LABELS[backend],
+                            color=COLOURS[backend])
+            axes.bar_label(bars, labels=["" if v is None else _plain(v) for v in measured], fontsize=7, padding=2)
+        axes.set_yscale("log")
+        axes.margins(y=0.15)
+        axes.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axes.yaxis.set_major_formatter(FuncFormatter(_plain))
+        axes.yaxis.set_minor_formatter(FuncFormatter(lambda _value, _position: ""))
+        axes.set_xticks(positions, runs, rotation=15 if len(runs) > 3 else 0)
+        axes.set_title(f"batch of {batch}")
+        axes.grid(axis="y", which="major", alpha=0.3)
+    panels[0].set_ylabel("p50 latency per call (ms, log scale)")
+    panels[0].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5 * len(panels), -0.1), ncol=3,
+                     frameon=False)
+    if not batches:
+        panels[0].set_title("no latency measured")
+    figure.suptitle(f"{results.task}: median latency by backend")
+    _save(figure, path)
+    return path
+
+
+def write_task_plots(results: TaskResults, plot_dir: Path) -> dict[str, Path]:
+    """Write ``<task>_accuracy.png`` and ``<task>_latency.png`` into ``plot_dir``; returns kind -> path."""
+    plots = {
+        "accuracy": accuracy_plot(results, plot_dir / f"{results.task}_accuracy.png"),
+        "latency": latency_plot(results, plot_dir / f"{results.task}_latency.png"),
+    }
+    logger.info("%s: plots %s", results.task, ", ".join(str(path) for path in plots.values()))
+    return plots

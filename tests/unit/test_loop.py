@@ -1,0 +1,61 @@
+"""The training loop's stopping rules and its guard against a diverging loss."""
+
+import pytest
+import torch
+
+from seqlab.config import TrainConfig
+from seqlab.entry import StageError
+from seqlab.training.loop import fit
+from seqlab.training.tracking import NullTracker
+
+
+def _setup(scores: list[float], loss_value: float | None = None):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    x, y = torch.randn(32, 3), torch.randn(32, 1)
+    calls: list[tuple[int, bool]] = []
+
+    def loss_fn(m, batch):
+        loss = torch.nn.functional.mse_loss(m(batch[0]), batch[1])
+        return loss * float("nan") if loss_value is not None else loss
+
+    def validate(m):
+        return {"valid_score": scores[len(calls)]}
+
+    def on_epoch_end(epoch, record, improved, m, optimizer):
+        calls.append((epoch, improved))
+
+    return model, (lambda epoch: [(x, y)] * 4), loss_fn, validate, on_epoch_end, calls
+
+
+def test_early_stopping_after_patience_epochs_without_improvement() -> None:
+    model, batches, loss_fn, validate, on_end, calls = _setup([0.5, 0.7, 0.6, 0.65, 0.9, 0.95])
+    result = fit(model, batches, loss_fn, validate, TrainConfig(max_epochs=6, patience=2), "valid_score", on_end,
+                 NullTracker())
+    assert result.stop_reason == "early_stopping"
+    assert (result.best_epoch, result.best_score) == (2, 0.7)
+    assert calls == [(1, True), (2, True), (3, False), (4, False)]
+    assert result.steps == 16
+
+
+def test_epoch_budget() -> None:
+    model, batches, loss_fn, validate, on_end, _ = _setup([0.1, 0.2, 0.3])
+    result = fit(model, batches, loss_fn, validate, TrainConfig(max_epochs=3, patience=5), "valid_score", on_end,
+                 NullTracker())
+    assert result.stop_reason == "max_epochs" and len(result.history) == 3
+
+
+def test_time_budget_stops_training() -> None:
+    # Guards: a run that ignores its wall-time budget (the default pipeline must fit in 45 minutes).
+    model, batches, loss_fn, validate, on_end, _ = _setup([0.1] * 10)
+    result = fit(model, batches, loss_fn, validate, TrainConfig(max_epochs=10, patience=10, time_budget_s=1e-6),
+                 "valid_score", on_end, NullTracker())
+    assert result.stop_reason == "time_budget" and len(result.history) == 1
+    assert result.steps == 1  # the budget is checked after every step, too
+
+
+def test_non_finite_loss_names_epoch_and_step() -> None:
+    model, batches, loss_fn, validate, on_end, calls = _setup([0.1], loss_value=float("nan"))
+    with pytest.raises(StageError, match=r"loss is nan at epoch 1, step 1"):
+        fit(model, batches, loss_fn, validate, TrainConfig(), "valid_score", on_end, NullTracker())
+    assert calls == []  # no checkpoint written from a diverged model
