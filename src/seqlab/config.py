@@ -103,6 +103,8 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.0, ge=0)
     max_epochs: int = Field(10, ge=1)
     patience: int = Field(3, ge=1, description="epochs without a better valid score before stopping")
+    lr_decay: float = Field(0.5, gt=0, le=1, description="lr factor after an epoch without improvement")
+    token_dropout: float = Field(0.0, ge=0, lt=1, description="share of training tokens replaced by <unk>")
     clip_norm: float = Field(1.0, gt=0)
     time_budget_s: float = Field(600, gt=0, description="no new epoch starts after this many seconds")
     bucket_pool: int = Field(50, ge=1, description="batches per pool sorted by length")

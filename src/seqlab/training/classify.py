@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqlab.checkpoint import ModelSpec
+from seqlab.config import TrainConfig
 from seqlab.evaluation.metrics import classification_metrics
 from seqlab.inference.backends import TorchBackend, batched_logits
 from seqlab.io import InputError, read_jsonl
@@ -40,14 +42,24 @@ def load_encoded_split(path: Path, encoder: TextEncoder, labels: list[str]) -> E
     return EncodedSplit(sequences, np.array(targets, dtype=np.int64))
 
 
-def epoch_batches(split: EncodedSplit, batch_size: int, pool: int, seed: int, pad_id: int):
-    """A function giving each epoch its own seeded, length-bucketed batches of (tokens, lengths, labels)."""
+def epoch_batches(split: EncodedSplit, config: TrainConfig, seed: int, pad_id: int,
+                  unk_id: int) -> Callable[[int], list[Batch]]:
+    """A function giving each epoch its own seeded, length-bucketed batches of (tokens, lengths, labels).
+
+    With ``token_dropout`` > 0, that share of real tokens is replaced by ``<unk>`` in each epoch's
+    batches: a regulariser that keeps the model from leaning on any single token.
+    """
     lengths = [len(sequence) for sequence in split.sequences]
 
     def batches(epoch: int) -> list[Batch]:
+        rng = random.Random(seed * 1000 + epoch)
+        noise = np.random.default_rng(seed * 1000 + epoch)
         out = []
-        for indices in bucket_batches(lengths, batch_size, pool, random.Random(seed * 1000 + epoch)):
+        for indices in bucket_batches(lengths, config.batch_size, config.bucket_pool, rng):
             tokens, lens = pad_batch([split.sequences[i] for i in indices], pad_id)
+            if config.token_dropout > 0:
+                dropped = (noise.random(tokens.shape) < config.token_dropout) & (tokens != pad_id)
+                tokens[dropped] = unk_id
             out.append((torch.from_numpy(tokens), torch.from_numpy(lens), torch.from_numpy(split.labels[indices])))
         return out
 

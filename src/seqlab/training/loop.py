@@ -66,10 +66,14 @@ def fit(
 ) -> FitResult:
     """Train until ``max_epochs``, ``patience`` epochs without a better ``monitor`` score, or the time budget.
 
+    The learning rate is multiplied by ``lr_decay`` after each epoch that does not improve ``monitor``.
+
     ``validate`` returns metrics that include ``monitor`` (higher is better). A non-finite loss
     stops training with a StageError naming the epoch and step; checkpoints already written stay.
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # Halve (by lr_decay) the learning rate after every epoch that does not improve the score.
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=config.lr_decay, patience=0)
     result = FitResult()
     started = time.perf_counter()
     last_epoch_seconds = 0.0
@@ -81,13 +85,15 @@ def fit(
             break
         epoch_started = time.perf_counter()
         train_loss = _train_epoch(model, epoch_batches(epoch), loss_fn, optimizer, config, epoch, result, started)
-        record: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, **validate(model)}
+        record: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss,
+                                  **validate(model)}
         last_epoch_seconds = time.perf_counter() - epoch_started
         record["epoch_seconds"] = last_epoch_seconds
         improved = record[monitor] > result.best_score
         if improved:
             result.best_epoch, result.best_score = epoch, record[monitor]
         result.history.append(record)
+        scheduler.step(record[monitor])
         tracker.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=epoch)
         on_epoch_end(epoch, record, improved, model, optimizer)
         logger.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch"))

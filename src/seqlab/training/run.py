@@ -67,7 +67,7 @@ def train_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokeni
     num_classes = len(task.labels)
     result = fit(
         model,
-        epoch_batches(train, run.train.batch_size, run.train.bucket_pool, seed, vocab.pad_id),
+        epoch_batches(train, run.train, seed, vocab.pad_id, vocab.unk_id),
         classification_loss,
         lambda m: evaluate_split(m, valid, vocab.pad_id, num_classes, "valid"),
         run.train,
