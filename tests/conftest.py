@@ -1,7 +1,12 @@
-"""Shared fixtures: the repository root, its params, and the real (small) sentiment data."""
+"""Shared fixtures: the repository root, its params, and the real pipeline run on tiny params."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,6 +14,8 @@ import pytest
 from seqlab.config import Params, load_params
 
 REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +26,35 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def params() -> Params:
     return load_params(REPO / "params.yaml")
+
+
+def run_tool(command: list[str], cwd: Path, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
+    """Run a command of the project's environment (dvc, seqlab, ...) and fail the test with its output."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def run() -> Runner:
+    return run_tool
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the git-tracked project with tests/pipeline/params.tiny.yaml as its params, after
+    `dvc repro` and `seqlab bundle`: the real pipeline, end to end, in a few minutes."""
+    root = tmp_path_factory.mktemp("project")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True)
+    for name in filter(None, tracked.stdout.split("\0")):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, root / name)
+    shutil.copy2(REPO / "tests" / "pipeline" / "params.tiny.yaml", root / "params.yaml")
+    run_tool(["git", "init", "-q"], root)
+    run_tool(["git", "add", "-A"], root)
+    run_tool(["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "tiny copy"], root)
+    run_tool(["dvc", "repro"], root)
+    run_tool(["seqlab", "bundle", "--out", "dist"], root)
+    return root

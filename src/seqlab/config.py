@@ -77,7 +77,7 @@ class TaskConfig(_Strict):
     source: SourceConfig = SourceConfig()
     labels: list[str] = Field(min_length=2)
     split: SplitConfig = SplitConfig()
-    tokenizer: Literal["char", "jieba"] = "char"
+    tokenizer: Literal["char", "char_bigram", "jieba"] = "char"
     max_len: int = Field(256, ge=1, description="tokens kept per text; longer texts are truncated")
     vocab: VocabConfig = VocabConfig()
     checks: ChecksConfig = ChecksConfig()

@@ -7,8 +7,6 @@ the REST API of a real `mlflow server` on 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,33 +19,7 @@ import yaml
 
 pytestmark = pytest.mark.e2e
 
-BIN = Path(sys.executable).parent
 RUNS = ("tiny-lstm", "tiny-bigru")
-
-
-def _run(command: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return result
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory, repo: Path) -> Path:
-    """A copy of the git-tracked project with the tiny params, after `dvc repro` and `seqlab bundle`."""
-    root = tmp_path_factory.mktemp("project")
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=repo, capture_output=True, text=True, check=True)
-    for name in filter(None, tracked.stdout.split("\0")):
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(repo / name, root / name)
-    shutil.copy2(repo / "tests" / "pipeline" / "params.tiny.yaml", root / "params.yaml")
-    _run(["git", "init", "-q"], root)
-    _run(["git", "add", "-A"], root)
-    _run(["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "tiny copy"], root)
-    _run(["dvc", "repro"], root)
-    _run(["seqlab", "bundle", "--out", "dist"], root)
-    return root
 
 
 def test_every_stage_wrote_its_outputs(project: Path) -> None:
@@ -68,24 +40,28 @@ def test_every_stage_wrote_its_outputs(project: Path) -> None:
     assert all(run in summary for run in RUNS) and "TF-IDF" in summary
 
 
-def test_repro_again_does_nothing_and_a_param_change_reruns_only_its_run(project: Path) -> None:
+def test_repro_again_does_nothing_and_a_param_change_reruns_only_its_run(project: Path, run) -> None:
     # Guards: deps/params declared so loosely that everything reruns, or so tightly that nothing does.
-    assert json.loads(_run(["dvc", "status", "--json"], project).stdout) == {}
-    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert json.loads(run(["dvc", "status", "--json"], project).stdout) == {}
+    original = (project / "params.yaml").read_text()
+    params = yaml.safe_load(original)
     params["runs"]["tiny-lstm"]["model"]["hidden"] = 12
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    status = _run(["dvc", "status", "--json"], project).stdout
+    try:
+        status = run(["dvc", "status", "--json"], project).stdout
+    finally:
+        (project / "params.yaml").write_text(original)
     changed = set(json.loads(status))
     assert "train@tiny-lstm" in changed
     assert not any(stage.endswith("@tiny-bigru") or stage.endswith("@sentiment") for stage in changed), changed
 
 
-def test_bundle_and_predict(project: Path) -> None:
+def test_bundle_and_predict(project: Path, run) -> None:
     bundle = project / "dist" / "sentiment"
     names = {p.name for p in bundle.iterdir()}
     assert {"model.onnx", "model.int8.onnx", "model.fp16.onnx", "vocab.json", "config.json", "MODEL_CARD.md",
             "SHA256SUMS"} <= names
-    result = _run(["seqlab", "predict", "--bundle", str(bundle), "这本书写得很好", "质量太差，非常失望"], project)
+    result = run(["seqlab", "predict", "--bundle", str(bundle), "这本书写得很好", "质量太差，非常失望"], project)
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 2 and all(line.split("\t")[0] in {"neg", "pos"} for line in lines)
     assert "CPUExecutionProvider" in result.stderr
@@ -101,8 +77,8 @@ def test_runs_readable_through_a_real_mlflow_server(project: Path) -> None:
     # Guards: runs logged somewhere the MLflow UI does not look, or without their metrics and tags.
     port = _free_port()
     server = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port)],
         cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}/api/2.0/mlflow"

@@ -14,13 +14,17 @@ def test_char_tokenizer_keeps_every_character() -> None:
     assert get_tokenizer("char")("好书 ok") == ["好", "书", " ", "o", "k"]
 
 
+def test_char_bigram_tokenizer_pairs_each_character_with_the_next() -> None:
+    assert get_tokenizer("char_bigram")("好书啊") == ["好书", "书啊", "啊"]
+
+
 def test_jieba_tokenizer_gives_words() -> None:
     tokens = get_tokenizer("jieba")("这本书写得很好")
     assert "".join(tokens) == "这本书写得很好" and len(tokens) < 7 and "很" in tokens
 
 
 def test_unknown_tokenizer_lists_choices() -> None:
-    with pytest.raises(ValueError, match="char, jieba"):
+    with pytest.raises(ValueError, match="char, char_bigram, jieba"):
         get_tokenizer("bpe")
 
 

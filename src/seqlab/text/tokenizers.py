@@ -1,4 +1,4 @@
-"""Tokenizers by name: ``char`` (one token per character) and ``jieba`` (Chinese words)."""
+"""Tokenizers by name: ``char`` (characters), ``char_bigram`` (overlapping pairs), ``jieba`` (words)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,20 @@ from functools import cache
 from pathlib import Path
 
 Tokenizer = Callable[[str], list[str]]
-TOKENIZERS: tuple[str, ...] = ("char", "jieba")
+TOKENIZERS: tuple[str, ...] = ("char", "char_bigram", "jieba")
 
 
 def char_tokens(text: str) -> list[str]:
     """One token per character, spaces included (they separate Latin words in reviews)."""
     return list(text)
+
+
+def char_bigram_tokens(text: str) -> list[str]:
+    """One token per character position: that character and the next (the last one alone).
+
+    Gives a recurrent model word-like units without a segmenter, one token per character.
+    """
+    return [text[i : i + 2] for i in range(len(text))]
 
 
 def jieba_tokens(text: str) -> list[str]:
@@ -27,7 +35,7 @@ def jieba_tokens(text: str) -> list[str]:
 @cache
 def get_tokenizer(kind: str) -> Tokenizer:
     """The tokenizer called ``kind``; unknown names raise a ValueError listing the choices."""
-    tokenizers: dict[str, Tokenizer] = {"char": char_tokens, "jieba": jieba_tokens}
+    tokenizers: dict[str, Tokenizer] = {"char": char_tokens, "char_bigram": char_bigram_tokens, "jieba": jieba_tokens}
     if kind not in tokenizers:
         raise ValueError(f"unknown tokenizer '{kind}' (choose from: {', '.join(TOKENIZERS)})")
     return tokenizers[kind]
