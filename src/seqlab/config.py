@@ -1,7 +1,7 @@
 """Typed, strict view of params.yaml: the one place that reads it.
 
 Unknown keys and wrong types are errors that name the offending key, e.g.
-``params.yaml: runs.sentiment-lstm.model.hidden: Input should be a valid integer``.
+``params.yaml: runs.sentiment-bilstm.model.hidden: Input should be a valid integer``.
 """
 
 from __future__ import annotations

@@ -23,37 +23,39 @@ def _write(tmp_path: Path, data: dict) -> Path:
     return path
 
 
-def _base(repo: Path) -> dict:
-    return yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+def _base(repo: Path) -> tuple[dict, str]:
+    """The shipped params and the name of their first run."""
+    data = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+    return data, next(iter(data["runs"]))
 
 
 def test_unknown_key_is_named(tmp_path: Path, repo: Path) -> None:
     # Guards: a misspelt knob silently ignored instead of reported.
-    data = _base(repo)
-    data["runs"]["sentiment-lstm"]["model"]["hiden"] = 64
-    with pytest.raises(ConfigError, match=r"runs\.sentiment-lstm\.model\.hiden"):
+    data, run = _base(repo)
+    data["runs"][run]["model"]["hiden"] = 64
+    with pytest.raises(ConfigError, match=rf"runs\.{run}\.model\.hiden"):
         load_params(_write(tmp_path, data))
 
 
 def test_wrong_type_is_named(tmp_path: Path, repo: Path) -> None:
     # Guards: a wrong type reaching the model code.
-    data = _base(repo)
-    data["runs"]["sentiment-lstm"]["model"]["hidden"] = "big"
-    with pytest.raises(ConfigError, match=r"runs\.sentiment-lstm\.model\.hidden.*integer"):
+    data, run = _base(repo)
+    data["runs"][run]["model"]["hidden"] = "big"
+    with pytest.raises(ConfigError, match=rf"runs\.{run}\.model\.hidden.*integer"):
         load_params(_write(tmp_path, data))
 
 
 def test_run_of_unknown_task_is_an_error(tmp_path: Path, repo: Path) -> None:
     # Guards: a run pointing at a task that does not exist.
-    data = _base(repo)
-    data["runs"]["sentiment-lstm"]["task"] = "sentimnet"
+    data, run = _base(repo)
+    data["runs"][run]["task"] = "sentimnet"
     with pytest.raises(ConfigError, match="unknown task 'sentimnet'"):
         load_params(_write(tmp_path, data))
 
 
 def test_split_shares_must_sum_to_one(tmp_path: Path, repo: Path) -> None:
     # Guards: splits that silently drop or duplicate data.
-    data = _base(repo)
+    data, _ = _base(repo)
     data["tasks"]["sentiment"]["split"] = {"train": 0.8, "valid": 0.1, "test": 0.2}
     with pytest.raises(ConfigError, match="add up to 1"):
         load_params(_write(tmp_path, data))
@@ -61,7 +63,7 @@ def test_split_shares_must_sum_to_one(tmp_path: Path, repo: Path) -> None:
 
 def test_file_source_needs_a_path(tmp_path: Path, repo: Path) -> None:
     # Guards: a user-file task with no file.
-    data = _base(repo)
+    data, _ = _base(repo)
     data["tasks"]["sentiment"]["source"] = {"kind": "file"}
     with pytest.raises(ConfigError, match="source.path"):
         load_params(_write(tmp_path, data))
