@@ -5,7 +5,7 @@ import torch
 from seqlab.checkpoint import load_model
 from seqlab.config import load_params
 from seqlab.entry import run_entry
-from seqlab.evaluation.evaluate import evaluate_backends
+from seqlab.evaluation.evaluate import evaluate_backends, int8_drop_points, tracking_metrics
 from seqlab.inference.backends import OrtBackend, TorchBackend
 from seqlab.inference.sessions import create_session, cuda_available, session_provider
 from seqlab.io import read_json, write_json
@@ -40,20 +40,12 @@ def main(run: str) -> None:
         "test_examples": len(test.sequences), "threads": torch.get_num_threads(),
         "provider": session_provider(fp32), "backends": results,
         "sizes_bytes": read_json(quantized / "quantize.json")["sizes_bytes"],
-        "int8_accuracy_drop_points": round(
-            100 * (results["ort_fp32"]["accuracy"] - results["ort_int8"]["accuracy"]), 3
-        ),
+        "int8_accuracy_drop_points": int8_drop_points(results),
     }
     write_json(layout.eval_metrics(run), metrics)
     tracker = reopen_run(layout.root, tracking_uri(layout.root), f"seqlab-{spec.task}", run,
                          layout.train_dir(run) / "mlflow_run.json")
-    flat = {f"test_{name}_{key}": value for name, result in results.items()
-            for key, value in result.items() if key != "latency"}
-    flat.update({f"latency_{name}_{batch}_{stat}": value for name, result in results.items()
-                 for batch, stats in result["latency"].items() for stat, value in stats.items()})
-    flat.update({f"size_{name}_bytes": size for name, size in metrics["sizes_bytes"].items()})
-    flat["int8_accuracy_drop_points"] = metrics["int8_accuracy_drop_points"]
-    tracker.log_metrics(flat)
+    tracker.log_metrics(tracking_metrics(metrics))
     tracker.log_artifact(layout.eval_metrics(run), "evaluate")
 
 

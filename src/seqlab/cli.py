@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +26,6 @@ class Provider(StrEnum):
 
 app = typer.Typer(help="seqlab: train, export and serve recurrent sequence models.", no_args_is_help=True,
                   add_completion=False)
-
 err = Console(stderr=True)
 
 
@@ -58,7 +58,7 @@ def predict(
     model = ClassifierBundle(bundle, provider.value)
     for text, prediction in zip(texts, model.predict(texts), strict=True):
         if as_json:
-            typer.echo(json.dumps({"text": text, **prediction.__dict__}, ensure_ascii=False))
+            typer.echo(json.dumps({"text": text, **asdict(prediction)}, ensure_ascii=False))
         else:
             typer.echo(f"{prediction.label}\t{prediction.probability:.4f}\t{text}")
     err.print(f"ran {model.backend.name} on {model.provider}")

@@ -52,13 +52,17 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
 
 
-def read_json(path: str | Path) -> Any:
-    """Read a JSON file, naming the file in the error when it is missing or malformed."""
+def read_json(path: str | Path, made_by: str | None = None) -> Any:
+    """Read a JSON file, naming the file in the error when it is missing or malformed.
+
+    ``made_by`` names the pipeline stage that writes the file, so a missing file says what to run.
+    """
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise InputError(f"{path}: file not found") from err
+        hint = f"; it is made by stage {made_by} (run `dvc repro {made_by}`)" if made_by else ""
+        raise InputError(f"{path}: file not found{hint}") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not valid UTF-8 JSON: {err}") from err
 

@@ -14,6 +14,23 @@ from seqlab.training.classify import EncodedSplit
 logger = logging.getLogger(__name__)
 
 
+def int8_drop_points(results: dict[str, dict[str, Any]]) -> float:
+    """Test accuracy lost by int8 quantization, in percentage points (positive: int8 is worse)."""
+    return round(100 * (results["ort_fp32"]["accuracy"] - results["ort_int8"]["accuracy"]), 3)
+
+
+def tracking_metrics(record: dict[str, Any]) -> dict[str, float]:
+    """The evaluation record flattened into MLflow metric names (``test_ort_int8_accuracy``, ...)."""
+    backends = record["backends"]
+    flat = {f"test_{name}_{key}": value for name, result in backends.items()
+            for key, value in result.items() if key != "latency"}
+    flat.update({f"latency_{name}_{batch}_{stat}": value for name, result in backends.items()
+                 for batch, stats in result["latency"].items() for stat, value in stats.items()})
+    flat.update({f"size_{name}_bytes": size for name, size in record["sizes_bytes"].items()})
+    flat["int8_accuracy_drop_points"] = record["int8_accuracy_drop_points"]
+    return flat
+
+
 def evaluate_backends(backends: list[Backend], split: EncodedSplit, pad_id: int, num_classes: int,
                       config: EvaluateConfig, seed: int) -> dict[str, dict[str, Any]]:
     """Per backend: accuracy and macro-F1 on ``split`` and latency at each configured batch size.

@@ -73,9 +73,7 @@ class TaskResults:
 
 def read_input(path: Path, stage: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
     """Read a stage output JSON; a missing file or key is an InputError naming the file and ``stage``."""
-    if not path.exists():
-        raise InputError(f"{path}: file not found; it is made by stage {stage} (run `dvc repro {stage}`)")
-    data = read_json(path)
+    data = read_json(path, made_by=stage)
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object (made by stage {stage})")
     missing = [key for key in required if key not in data]

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
+from seqlab.io import read_jsonl, write_jsonl
+
 Tokenizer = Callable[[str], list[str]]
 TOKENIZERS: tuple[str, ...] = ("char", "char_bigram", "jieba")
 
@@ -46,8 +48,6 @@ def tokenize_file(source: Path, target: Path, kind: str) -> int:
 
     Other fields (label, origin) are carried over; the target is written atomically.
     """
-    from seqlab.io import read_jsonl, write_jsonl
-
     tokenize = get_tokenizer(kind)
     rows = [{"tokens": tokenize(row.pop("text")), **row} for _, row in read_jsonl(source)]
     write_jsonl(target, rows)

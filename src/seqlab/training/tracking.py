@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Protocol
+
+from seqlab.io import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +116,6 @@ class MlflowTracker:
         self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in flatten(params).items()])
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        import time
-
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -145,9 +146,7 @@ class MlflowTracker:
 
 def reopen_run(root: Path, uri: str, experiment: str, run_name: str, record: Path) -> Tracker:
     """The MLflow run the train stage recorded in ``record`` (``mlflow_run.json``), reopened."""
-    from seqlab.io import read_json
-
-    run_id = read_json(record).get("run_id")
+    run_id = read_json(record, made_by=f"train@{run_name}").get("run_id")
     if not run_id:
         logger.warning("%s names no MLflow run; nothing will be tracked", record)
         return NullTracker()
