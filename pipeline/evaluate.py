@@ -11,6 +11,7 @@ from seqlab.inference.sessions import create_session, cuda_available, session_pr
 from seqlab.io import read_json, write_json
 from seqlab.paths import Layout, repo_root, tracking_uri
 from seqlab.training.classify import load_run_split
+from seqlab.training.run import VARIANT_KEYS
 from seqlab.training.tracking import reopen_run
 
 
@@ -35,8 +36,8 @@ def main(run: str) -> None:
     results = evaluate_backends(backends, test, vocab.pad_id, len(spec.labels), config, params.seed)
     model_config = spec.model_config
     metrics = {
-        "run": run, "task": spec.task, "cell": model_config.cell, "bidirectional": model_config.bidirectional,
-        "layers": model_config.layers, "parameters": sum(p.numel() for p in model.parameters()),
+        "run": run, "task": spec.task, **model_config.model_dump(include=set(VARIANT_KEYS)),
+        "parameters": sum(p.numel() for p in model.parameters()),
         "test_examples": len(test.sequences), "threads": torch.get_num_threads(),
         "provider": session_provider(fp32), "backends": results,
         "sizes_bytes": read_json(quantized / "quantize.json")["sizes_bytes"],

@@ -25,7 +25,7 @@ def main(run: str) -> None:
                          layout.train_dir(run) / "mlflow_run.json")
     with atomic_path(layout.onnx_dir(run)) as staging:
         staging.mkdir()
-        export_classifier(model, staging / "model.onnx", len(vocab), params.export.opset)
+        export_classifier(spec.fused(model), staging / "model.onnx", len(vocab), params.export.opset)
         ort_backend = OrtBackend(create_session(staging / "model.onnx", "cpu"), "ort_fp32")
         report = parity_report(TorchBackend(model), ort_backend, test.sequences, vocab.pad_id)
         write_json(layout.parity_report(run), report)

@@ -14,7 +14,7 @@ from torch import nn
 
 from seqlab.config import ModelConfig, TrainConfig
 from seqlab.io import InputError, atomic_path
-from seqlab.models.registry import build_model
+from seqlab.models.registry import build_model, fused_equivalent
 
 FORMAT = "seqlab-checkpoint/1"
 
@@ -44,6 +44,10 @@ class ModelSpec:
     def build(self) -> nn.Module:
         """A fresh (untrained) model matching this spec."""
         return build_model(self.structure, self.model_config, **self.sizes)
+
+    def fused(self, model: nn.Module) -> nn.Module:
+        """``model`` (built from this spec) with fused kernels in place of scratch cells, for export."""
+        return fused_equivalent(model, self.structure, self.model_config, **self.sizes)
 
 
 def save_checkpoint(path: Path, spec: ModelSpec, model: nn.Module, progress: dict[str, Any],

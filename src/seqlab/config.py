@@ -92,6 +92,9 @@ class ModelConfig(_Strict):
     layers: int = Field(1, ge=1)
     bidirectional: bool = False
     dropout: float = Field(0.0, ge=0, lt=1)
+    residual: bool = Field(False, description="add each layer's input to its output (projected where widths differ)")
+    impl: Literal["fused", "scratch"] = Field(
+        "fused", description="fused torch kernels, or the step-by-step equations of seqlab.models.cells")
     pooling: Literal["last", "mean", "max"] = "last"
 
 

@@ -19,7 +19,7 @@ import yaml
 
 pytestmark = pytest.mark.e2e
 
-RUNS = ("tiny-lstm", "tiny-bigru")
+RUNS = ("tiny-lstm", "tiny-bigru", "tiny-resrnn-scratch")
 
 
 def test_every_stage_wrote_its_outputs(project: Path) -> None:
@@ -93,11 +93,14 @@ def test_runs_readable_through_a_real_mlflow_server(project: Path) -> None:
         runs = httpx.post(f"{base}/runs/search", json={"experiment_ids": [experiment["experiment"]["experiment_id"]]})
         found = {r["info"]["run_name"]: r for r in runs.json()["runs"]}
         assert set(found) == set(RUNS)
-        for run in found.values():
-            metrics = {m["key"] for m in run["data"]["metrics"]}
-            tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+        tags = {name: {t["key"]: t["value"] for t in r["data"]["tags"]} for name, r in found.items()}
+        for name, record in found.items():
+            metrics = {m["key"] for m in record["data"]["metrics"]}
             assert {"valid_accuracy", "test_ort_int8_accuracy", "parity_max_abs_diff"} <= metrics
-            assert {"cell", "bidirectional", "mlflow.source.git.commit"} <= set(tags)
+            variant = {"cell", "bidirectional", "layers", "residual", "impl"}
+            assert variant | {"mlflow.source.git.commit"} <= tags[name].keys()
+        scratch = tags["tiny-resrnn-scratch"]
+        assert (scratch["cell"], scratch["residual"], scratch["impl"]) == ("rnn_relu", "True", "scratch")
         alias = {"name": "seqlab-sentiment", "alias": "champion"}
         champion = httpx.get(f"{base}/registered-models/alias", params=alias)
         assert champion.status_code == 200 and champion.json()["model_version"]["run_id"] in {

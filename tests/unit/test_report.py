@@ -56,7 +56,8 @@ def fake_eval(run: str, spec: dict[str, Any]) -> dict[str, Any]:
         f1 = spec["int8_f1"] if backend == "ort_int8" else accuracy - 0.0005
         backends[backend] = {"accuracy": accuracy, "macro_f1": f1, "latency": latency}
     return {"run": run, "task": "sentiment", "cell": spec["cell"], "bidirectional": spec["bidirectional"],
-            "layers": 1, "parameters": spec["parameters"], "test_examples": 1736, "threads": 2,
+            "layers": 1, "residual": False, "impl": "fused", "parameters": spec["parameters"],
+            "test_examples": 1736, "threads": 2,
             "provider": "CPUExecutionProvider", "backends": backends, "sizes_bytes": spec["sizes"],
             "int8_accuracy_drop_points": round(100 * (spec["test"]["ort_fp32"] - spec["test"]["ort_int8"]), 4)}
 

@@ -1,9 +1,12 @@
-"""Recurrent encoder: vanilla RNN, LSTM or GRU; uni- or bidirectional; stacked; exact under padding.
+"""Recurrent encoder: RNN, LSTM or GRU; uni- or bidirectional; stacked; residual; exact under padding.
 
-Each layer and direction is its own single-layer fused torch module (cuDNN / oneDNN kernels,
-exported to native ONNX RNN/LSTM/GRU nodes). The backward direction reads every sequence
-reversed *within its own length*, so right padding never reaches a real position: a padded batch
-gives, per sequence, exactly what that sequence gives alone, in torch and in ONNX Runtime.
+Each layer and direction is its own single-layer recurrent module: a fused torch module (cuDNN /
+oneDNN kernels, exported to native ONNX RNN/LSTM/GRU nodes) or, with ``impl: scratch``, the
+step-by-step equations of ``seqlab.models.cells`` with the same parameter names.
+
+The backward direction reads every sequence reversed *within its own length*, so right padding
+never reaches a real position: a padded batch gives, per sequence, exactly what that sequence
+gives alone, in torch and in ONNX Runtime.
 (PackedSequence would do the same in torch but does not export to ONNX.)
 """
 
@@ -13,6 +16,7 @@ import torch
 from torch import nn
 
 from seqlab.config import ModelConfig
+from seqlab.models.cells import ScratchRecurrent
 
 _FUSED: dict[str, tuple[type[nn.RNNBase], dict[str, str]]] = {
     "rnn_tanh": (nn.RNN, {"nonlinearity": "tanh"}),
@@ -22,10 +26,12 @@ _FUSED: dict[str, tuple[type[nn.RNNBase], dict[str, str]]] = {
 }
 
 
-def make_recurrent_layer(cell: str, input_size: int, hidden: int) -> nn.RNNBase:
-    """One single-direction, single-layer fused recurrent module for ``cell``."""
+def make_recurrent_layer(cell: str, input_size: int, hidden: int, impl: str = "fused") -> nn.Module:
+    """One single-direction, single-layer recurrent module for ``cell``: fused kernel or scratch equations."""
     if cell not in _FUSED:
         raise ValueError(f"unknown cell '{cell}' (choose from: {', '.join(_FUSED)})")
+    if impl == "scratch":
+        return ScratchRecurrent(cell, input_size, hidden)
     module, options = _FUSED[cell]
     return module(input_size, hidden, batch_first=True, **options)
 
@@ -45,18 +51,26 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
 
 
 class RecurrentEncoder(nn.Module):
-    """Stacked (bi)directional recurrent layers over embedded tokens."""
+    """Stacked (bi)directional recurrent layers over embedded tokens.
+
+    With ``residual`` every layer adds its input to its output, h_l = cell_l(h_{l-1}) + h_{l-1}
+    (h_0 being the embedded tokens), through a bias-free linear projection where the widths differ.
+    """
 
     def __init__(self, config: ModelConfig, input_size: int) -> None:
         super().__init__()
         self.directions = 2 if config.bidirectional else 1
         self.hidden = config.hidden
         self.layers = nn.ModuleList()
+        self.shortcuts = nn.ModuleList()
         for layer in range(config.layers):
             width = input_size if layer == 0 else self.output_size
-            self.layers.append(
-                nn.ModuleList(make_recurrent_layer(config.cell, width, config.hidden) for _ in range(self.directions))
-            )
+            self.layers.append(nn.ModuleList(
+                make_recurrent_layer(config.cell, width, config.hidden, config.impl) for _ in range(self.directions)
+            ))
+            if config.residual:
+                same = width == self.output_size
+                self.shortcuts.append(nn.Identity() if same else nn.Linear(width, self.output_size, bias=False))
         self.between_layers = nn.Dropout(config.dropout)
 
     @property
@@ -67,12 +81,12 @@ class RecurrentEncoder(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Encode ``x`` (B, T, E) -> (B, T, directions * hidden); values at padding are meaningless."""
         for depth, directions in enumerate(self.layers):
-            if depth > 0:
-                x = self.between_layers(x)
-            forward_out, _ = directions[0](x)  # (B, T, H)
+            layer_input = self.between_layers(x) if depth > 0 else x
+            forward_out, _ = directions[0](layer_input)  # (B, T, H)
             outputs = [forward_out]
             if self.directions == 2:
-                backward_out, _ = directions[1](reverse_within_length(x, lengths))  # (B, T, H), reversed time
+                backward_out, _ = directions[1](reverse_within_length(layer_input, lengths))  # reversed time
                 outputs.append(reverse_within_length(backward_out, lengths))
-            x = torch.cat(outputs, dim=-1)  # (B, T, D*H)
+            out = torch.cat(outputs, dim=-1)  # (B, T, D*H)
+            x = out + self.shortcuts[depth](x) if self.shortcuts else out
         return x

@@ -29,3 +29,17 @@ def build_model(structure: str, config: ModelConfig, **sizes: Any) -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def fused_equivalent(model: nn.Module, structure: str, config: ModelConfig, **sizes: Any) -> nn.Module:
+    """``model`` with torch's fused kernels in place of scratch cells, sharing its trained weights.
+
+    Scratch cells carry the fused modules' parameter names, so the state dict moves across as is;
+    ONNX export goes through this twin to get native RNN/LSTM/GRU nodes (a traced Python loop
+    would fix the time axis to the example length).
+    """
+    if config.impl == "fused":
+        return model
+    twin = build_model(structure, config.model_copy(update={"impl": "fused"}), **sizes)
+    twin.load_state_dict(model.state_dict())
+    return twin.train(model.training)

@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 BACKENDS: dict[str, str] = {"torch_fp32": "torch", "ort_fp32": "ORT fp32", "ort_int8": "ORT int8"}
 SIZES: tuple[str, ...] = ("fp32", "int8", "fp16")
 TRAIN_KEYS = ("valid_accuracy", "valid_macro_f1", "parameters")
-EVAL_KEYS = ("cell", "bidirectional", "layers", "parameters", "backends", "sizes_bytes", "int8_accuracy_drop_points")
+EVAL_KEYS = ("cell", "bidirectional", "layers", "residual", "impl", "parameters", "backends", "sizes_bytes",
+             "int8_accuracy_drop_points")
 BASELINE_KEYS = ("model", "valid_accuracy", "test_accuracy", "test_macro_f1")
 
 
@@ -137,24 +138,27 @@ def _measured_on(results: TaskResults) -> str:
 def task_table(results: TaskResults) -> list[str]:
     """Markdown table lines: one row per run, then the baseline row."""
     batches = results.batch_sizes()
-    header = ["run", "cell", "bi", "layers", "params", "valid acc", "test acc torch", "test acc ORT fp32",
+    header = ["run", "cell", "bi", "layers", "residual", "impl", "params", "valid acc", "test acc torch",
+              "test acc ORT fp32",
               "test acc ORT int8", "macro-F1 ORT int8", "int8 drop (pts)", "fp32 MB", "int8 MB", "fp16 MB",
               "fp32/int8"]
     header += [f"p50 ms b{batch} {label}" for batch in batches for label in BACKENDS.values()]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 5 + ["---:"] * (len(header) - 5)) + "|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 7 + ["---:"] * (len(header) - 7)) + "|"]
     for result in results.runs:
         ev = result.evaluation
         sizes = ev["sizes_bytes"]
         ratio = f"{sizes['fp32'] / sizes['int8']:.1f}×" if sizes.get("fp32") and sizes.get("int8") else "–"
         row = [f"`{result.run}`", str(ev["cell"]), "yes" if ev["bidirectional"] else "no", str(ev["layers"]),
-               f"{int(ev['parameters']):,}", _acc(result.valid_accuracy)]
+               "yes" if ev["residual"] else "no", str(ev["impl"]), f"{int(ev['parameters']):,}",
+               _acc(result.valid_accuracy)]
         row += [_acc(result.test_accuracy(backend)) for backend in BACKENDS]
         row += [_acc(ev["backends"]["ort_int8"].get("macro_f1")), f"{float(ev['int8_accuracy_drop_points']):.2f}"]
         row += [_mb(sizes.get(kind)) for kind in SIZES] + [ratio]
         row += [_ms(result.latency_p50(backend, batch)) for batch in batches for backend in BACKENDS]
         lines.append("| " + " | ".join(row) + " |")
     base = results.baseline
-    row = ["baseline", "TF-IDF + LR", "–", "–", "–", _acc(base["valid_accuracy"]), _acc(base["test_accuracy"]),
+    row = ["baseline", "TF-IDF + LR", "–", "–", "–", "–", "–", _acc(base["valid_accuracy"]),
+           _acc(base["test_accuracy"]),
            "–", "–", _acc(base["test_macro_f1"])]
     lines.append("| " + " | ".join(row + ["–"] * (len(header) - len(row))) + " |")
     return lines
@@ -163,14 +167,17 @@ def task_table(results: TaskResults) -> list[str]:
 LEGEND = """\
 ## How to read the tables
 
-- **run**: the run's name in params.yaml; **cell / bi / layers**: recurrent cell, bidirectional or not,
-  stacked layers; **params**: trainable parameters.
+- **run**: the run's name in params.yaml; **cell / bi / layers / residual**: recurrent cell,
+  bidirectional or not, stacked layers, residual connections between layers; **impl**: torch's fused
+  kernels or the step-by-step cells of `seqlab.models.cells` (exported through the same ONNX nodes);
+  **params**: trainable parameters.
 - **valid acc**: accuracy of the best checkpoint on the valid split (the split used for early
   stopping). The **champion** of a task is the run with the highest *VALID* accuracy (ties: valid
   macro-F1, then lower valid loss, then name); test numbers never take part in the choice, so they
   stay an honest estimate of how the champion does on new data.
 - **test acc torch / ORT fp32 / ORT int8**: accuracy on the held-out test split of the PyTorch model,
-  the exported ONNX model in ONNX Runtime, and its dynamically quantized int8 version.
+  the exported ONNX model in ONNX Runtime, and its int8 version (weights stored as int8 for every
+  cell type; see docs/library-notes.md for what runs in int8).
   **macro-F1 ORT int8**: F1 averaged over classes (each class counts equally) of the int8 model.
 - **int8 drop (pts)**: test accuracy lost by int8 quantization, in percentage points, as the evaluate
   stage measured it (positive: the int8 model is worse).

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from seqlab.checkpoint import ModelSpec, save_checkpoint
-from seqlab.config import RunConfig, TaskConfig
+from seqlab.config import ModelConfig, RunConfig, TaskConfig
 from seqlab.io import write_json, write_text
 from seqlab.models.registry import count_parameters
 from seqlab.text.encoding import TextEncoder
@@ -30,6 +30,14 @@ def curve_csv(history: list[dict[str, float]]) -> str:
     writer.writeheader()
     writer.writerows(history)
     return buffer.getvalue()
+
+
+VARIANT_KEYS = ("cell", "bidirectional", "layers", "residual", "impl")
+
+
+def variant_tags(model: ModelConfig) -> dict[str, str]:
+    """The MLflow tags that let the UI group and compare runs by variant."""
+    return {key: str(getattr(model, key)) for key in VARIANT_KEYS}
 
 
 def train_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokenized_dir: Path, vocab_dir: Path,
@@ -53,8 +61,7 @@ def train_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokeni
     parameters = count_parameters(model)
     tracker.log_params({"task": run.task, "model": run.model.model_dump(), "train": run.train.model_dump(),
                         "seed": seed, "parameters": parameters, "vocab_size": len(vocab)})
-    tracker.set_tags({"cell": run.model.cell, "bidirectional": str(run.model.bidirectional),
-                      "layers": str(run.model.layers), "structure": task.structure})
+    tracker.set_tags({"structure": task.structure, **variant_tags(run.model)})
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def save(epoch: int, record: dict[str, float], improved: bool, model: torch.nn.Module,
