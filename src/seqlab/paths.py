@@ -98,3 +98,27 @@ class Layout:
 
     def dist(self, task: str) -> Path:
         return self.root / "dist" / task
+
+    def study_model(self, name: str) -> Path:
+        """Checkpoint of the study model ``name`` (e.g. ``lstm-T100``, ``gru-T100-noclip``)."""
+        return self.root / "models" / "study" / f"{name}.pt"
+
+    def study_metrics(self, name: str) -> Path:
+        return self.root / "metrics" / "study" / "adding" / f"{name}.json"
+
+    def study_curve(self, name: str) -> Path:
+        return self.root / "metrics" / "study" / "curves" / f"{name}.csv"
+
+    def study_gradients(self, cell: str) -> Path:
+        return self.root / "metrics" / "study" / "gradients" / f"{cell}.json"
+
+    def study_gradient_norms(self, cell: str) -> Path:
+        return self.root / "metrics" / "study" / "gradients" / f"{cell}.csv"
+
+    @property
+    def study_sizes(self) -> Path:
+        return self.root / "metrics" / "study" / "sizes.json"
+
+    @property
+    def study_reports(self) -> Path:
+        return self.reports / "study"

@@ -56,6 +56,63 @@ def test_repro_again_does_nothing_and_a_param_change_reruns_only_its_run(project
     assert not any(stage.endswith("@tiny-bigru") or stage.endswith("@sentiment") for stage in changed), changed
 
 
+def _study_params(project: Path) -> dict:
+    return yaml.safe_load((project / "params.yaml").read_text())["study"]
+
+
+def test_study_stages_wrote_their_outputs(project: Path) -> None:
+    # Guards: a study stage that writes nothing or the wrong thing, or a report that leaves a result out.
+    study = _study_params(project)
+    twin = study["gradients"]["length"]
+    for cell in study["cells"]:
+        for length in study["lengths"]:
+            metrics = json.loads((project / f"metrics/study/adding/{cell}-T{length}.json").read_text())
+            assert (metrics["cell"], metrics["length"], metrics["clip_norm"]) == (cell, length, 1.0)
+            assert metrics["steps"] == study["train"]["steps"] and 0 <= metrics["test_mse"] < 10
+            assert (project / f"models/study/{cell}-T{length}.pt").is_file()
+            curve = (project / f"metrics/study/curves/{cell}-T{length}.csv").read_text().splitlines()
+            assert curve[0].startswith("step,train_mse,test_mse")
+            assert len(curve) == 1 + study["train"]["steps"] // study["train"]["eval_every"]
+        noclip = json.loads((project / f"metrics/study/adding/{cell}-T{twin}-noclip.json").read_text())
+        assert noclip["clip_norm"] is None and noclip["length"] == twin
+        flow = json.loads((project / f"metrics/study/gradients/{cell}.json").read_text())
+        assert set(flow["conditions"]) == {"init", "clipped", "unclipped"}
+        assert all(figures["norm_at_loss"] > 0 for figures in flow["conditions"].values())
+        norms = (project / f"metrics/study/gradients/{cell}.csv").read_text().splitlines()
+        assert norms[0] == "distance,init,clipped,unclipped" and len(norms) == 1 + twin
+    sizes = json.loads((project / "metrics/study/sizes.json").read_text())
+    assert list(sizes["hidden"]) == [str(h) for h in study["sizes"]["hidden_sizes"]]
+    for row in sizes["hidden"].values():
+        assert row["gru"]["parameters"] * 4 == row["lstm"]["parameters"] * 3
+    report = (project / "reports/study/study.md").read_text()
+    assert all(f"| {cell} |" in report for cell in study["cells"]) and "0.167" in report
+    for plot in ("gradients.png", "adding_mse.png", "curves.png"):
+        assert f"]({plot})" in report
+        assert (project / "reports/study" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_study_param_change_reruns_only_its_stages(project: Path, run) -> None:
+    # Guards: study stages that retrain on unrelated changes, or miss the change they depend on.
+    # (study_report reads the whole `study` section, so it is stale after any change to it.)
+    original = (project / "params.yaml").read_text()
+    study = _study_params(project)
+    gradients = {f"study_gradients@{cell}" for cell in study["cells"]}
+    changes = {
+        ("sizes", "repeats"): {"study_sizes", "study_report"},
+        ("gradients", "sequences"): gradients | {"study_report"},
+        ("train", "lr"): {f"study_adding@{c}-{n}" for c in study["cells"] for n in study["lengths"]}
+        | gradients | {"study_report"},
+    }
+    try:
+        for (section, key), expected in changes.items():
+            params = yaml.safe_load(original)
+            params["study"][section][key] = params["study"][section][key] * 2
+            (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            assert set(json.loads(run(["dvc", "status", "--json"], project).stdout)) == expected, (section, key)
+    finally:
+        (project / "params.yaml").write_text(original)
+
+
 def test_bundle_and_predict(project: Path, run) -> None:
     bundle = project / "dist" / "sentiment"
     names = {p.name for p in bundle.iterdir()}
@@ -101,6 +158,22 @@ def test_runs_readable_through_a_real_mlflow_server(project: Path) -> None:
             assert variant | {"mlflow.source.git.commit"} <= tags[name].keys()
         scratch = tags["tiny-resrnn-scratch"]
         assert (scratch["cell"], scratch["residual"], scratch["impl"]) == ("rnn_relu", "True", "scratch")
+        study = httpx.get(f"{base}/experiments/get-by-name", params={"experiment_name": "seqlab-study"}).json()
+        study_runs = httpx.post(f"{base}/runs/search",
+                                json={"experiment_ids": [study["experiment"]["experiment_id"]]}).json()["runs"]
+        by_name = {r["info"]["run_name"]: r for r in study_runs}
+        study_params = _study_params(project)
+        trained = {f"{c}-T{n}" for c in study_params["cells"] for n in study_params["lengths"]}
+        trained |= {f"{c}-T{study_params['gradients']['length']}-noclip" for c in study_params["cells"]}
+        assert set(by_name) == trained | {"study-report"}
+        for name in trained:
+            study_tags = {t["key"]: t["value"] for t in by_name[name]["data"]["tags"]}
+            assert {"cell", "length", "clip"} <= study_tags.keys()
+            assert study_tags["clip"] == ("none" if name.endswith("-noclip") else "1.0")
+            assert {"test_mse", "final_test_mse"} <= {m["key"] for m in by_name[name]["data"]["metrics"]}
+        listed = httpx.get(f"{base}/artifacts/list",
+                           params={"run_id": by_name["study-report"]["info"]["run_id"], "path": "study"}).json()
+        assert {"study/study.md", "study/gradients.png"} <= {f["path"] for f in listed.get("files", [])}
         alias = {"name": "seqlab-sentiment", "alias": "champion"}
         champion = httpx.get(f"{base}/registered-models/alias", params=alias)
         assert champion.status_code == 200 and champion.json()["model_version"]["run_id"] in {

@@ -163,11 +163,11 @@ def test_champions_json(tmp_path: Path, baseline_metrics: dict[str, Any]) -> Non
 
 
 def test_plots_are_png_and_linked(tmp_path: Path, baseline_metrics: dict[str, Any]) -> None:
-    # Guards the figures: both PNGs exist, are real PNG files and are embedded with relative links.
+    # Guards the figures: every PNG exists, is a real PNG file and is embedded with a relative link.
     layout, params = make_repo(tmp_path, baseline_metrics)
     write_report(layout, params)
     summary = (layout.reports / "summary.md").read_text(encoding="utf-8")
-    for kind in ("accuracy", "latency"):
+    for kind in ("accuracy", "size", "latency"):
         png = layout.reports / "plots" / f"sentiment_{kind}.png"
         assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 5000
         assert f"](plots/sentiment_{kind}.png)" in summary

@@ -1,4 +1,4 @@
-"""Comparison plots of a task's runs: test accuracy per backend and latency per batch size.
+"""Comparison plots of a task's runs: test accuracy per backend, model size, latency per batch size.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no global state, no display)
 and written atomically as PNG without a timestamp, so reruns on the same inputs give the same bytes.
@@ -100,10 +100,33 @@ def latency_plot(results: TaskResults, path: Path) -> Path:
     return path
 
 
+def size_plot(results: TaskResults, path: Path) -> Path:
+    """Model file size per run, fp32 beside int8, each int8 bar labelled with how many times smaller it is."""
+    runs = [result.run for result in results.runs]
+    positions = np.arange(len(runs))  # (R,)
+    sizes = [result.evaluation["sizes_bytes"] for result in results.runs]
+    figure = Figure(figsize=(max(5.0, 1.4 * len(runs) + 2.5), 4.0))
+    axes = figure.add_subplot()
+    bars_by_kind = [(-BAR_WIDTH / 2, "fp32", COLOURS["ort_fp32"]), (BAR_WIDTH / 2, "int8", COLOURS["ort_int8"])]
+    for offset, kind, colour in bars_by_kind:
+        bars = axes.bar(positions + offset, [size[kind] / 1e6 for size in sizes], BAR_WIDTH, label=f"ONNX {kind}",
+                        color=colour)
+        labels = [f"{size['fp32'] / size['int8']:.1f}×" if kind == "int8" else "" for size in sizes]
+        axes.bar_label(bars, labels=labels, fontsize=7, padding=2)
+    axes.set_xticks(positions, runs, rotation=15 if len(runs) > 3 else 0)
+    axes.set_ylabel("model file (MB)")
+    axes.set_title(f"{results.task}: model size, fp32 and int8 (label: times smaller)")
+    axes.legend(fontsize=8, frameon=False)
+    axes.grid(axis="y", alpha=0.3)
+    _save(figure, path)
+    return path
+
+
 def write_task_plots(results: TaskResults, plot_dir: Path) -> dict[str, Path]:
-    """Write ``<task>_accuracy.png`` and ``<task>_latency.png`` into ``plot_dir``; returns kind -> path."""
+    """Write ``<task>_{accuracy,size,latency}.png`` into ``plot_dir``; returns kind -> path."""
     plots = {
         "accuracy": accuracy_plot(results, plot_dir / f"{results.task}_accuracy.png"),
+        "size": size_plot(results, plot_dir / f"{results.task}_size.png"),
         "latency": latency_plot(results, plot_dir / f"{results.task}_latency.png"),
     }
     logger.info("%s: plots %s", results.task, ", ".join(str(path) for path in plots.values()))
