@@ -3,8 +3,9 @@
 import logging
 
 from seqlab.config import load_params
-from seqlab.data.prepare import prepare_task
+from seqlab.data.prepare import prepare_tagged_task, prepare_task
 from seqlab.data.sources import load_source
+from seqlab.data.tagged import load_tagged_source
 from seqlab.entry import run_entry
 from seqlab.paths import Layout, repo_root
 
@@ -14,11 +15,17 @@ def main(task: str) -> None:
     layout = Layout(repo_root())
     params = load_params(layout.root / "params.yaml")
     config = params.task(task)
-    source = load_source(config.source, config.labels, layout.root)
-    manifest = prepare_task(task, config, source, params.seed, layout.prepared(task))
-    dedup, sizes = manifest["dedup"], {name: sum(c.values()) for name, c in manifest["counts"].items()}
+    if config.structure == "tag":
+        tagged = load_tagged_source(config.source, config.labels, layout.root)
+        manifest = prepare_tagged_task(task, config, tagged, params.seed, layout.prepared(task))
+        sizes = {name: counts["sentences"] for name, counts in manifest["counts"].items()}
+    else:
+        source = load_source(config.source, config.labels, layout.root)
+        manifest = prepare_task(task, config, source, params.seed, layout.prepared(task))
+        sizes = {name: sum(counts.values()) for name, counts in manifest["counts"].items()}
+    dedup = manifest["dedup"]
     logging.getLogger(__name__).info(
-        "%s: kept %d texts of %d rows (%d duplicates, %d contradictory texts dropped); split sizes %s",
+        "%s: kept %d of %d rows (%d duplicates, %d contradictory texts dropped); split sizes %s",
         task, dedup["kept"], dedup["raw_rows"], dedup["duplicate_rows"], dedup["contradictory_texts"], sizes,
     )
 

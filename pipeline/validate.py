@@ -19,7 +19,7 @@ def main(task: str) -> None:
     config = load_params(layout.root / "params.yaml").task(task)
     folder = layout.prepared(task)
     splits = {name: [row for _, row in read_jsonl(folder / f"{name}.jsonl")] for name in SPLITS}
-    report = validate_splits(splits, config.labels, config.checks, layout.validation_docs(task))
+    report = validate_splits(splits, config.labels, config.checks, layout.validation_docs(task), config.structure)
     write_json(layout.validation_report(task), report.to_dict())
     if not report.success:
         where = f"full report: {layout.validation_report(task)}, Data Docs: {layout.validation_docs(task)}/index.html"

@@ -1,11 +1,14 @@
 """Data expectations on the prepared splits, checked with great-expectations 1.x.
 
-One suite runs on each split (one pandas batch per split) in an ephemeral GX context: no text or
-label is missing, texts have a sane length, labels come from the task's label set, every label
-appears and none falls under a minimum share, no text repeats within a split or appears in two
-splits. Cross-split and per-class checks run on derived columns (``in_other_split``,
-``label_share``) so that they too are plain column expectations. Each failure is reported with the
-line numbers of the split's JSONL file; the results can also be rendered as a Data Docs HTML site.
+One suite runs on each split (one pandas batch per split) in an ephemeral GX context. Every task:
+no text is missing, texts have a sane length, no text repeats within a split or appears in two
+splits. Classify tasks: no label is missing, labels come from the task's label set, every label
+appears and none falls under a minimum share. Tag tasks (rows of ``tokens`` and ``tags``; their
+``text`` is the tokens joined): one tag per token, every tag from the task's fixed tag set, no
+empty token. Cross-split, per-class and per-token checks run on derived columns
+(``in_other_split``, ``label_share``, ``unknown_tag``, ...) so that they too are plain column
+expectations. Each failure is reported with the line numbers of the split's JSONL file; the results
+can also be rendered as a Data Docs HTML site.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from great_expectations.data_context.types.base import (
     ProgressBarsConfig,
 )
 
-from seqlab.config import ChecksConfig
+from seqlab.config import ChecksConfig, Structure
 from seqlab.io import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -54,7 +57,8 @@ class ExpectationOutcome:
 
     def describe(self) -> str:
         """One line saying which expectation failed, what it guards and where."""
-        where = f" on column {self.column}" if self.column else ""
+        plural = "s" if self.column and ", " in self.column else ""  # a column pair: "token_count, tag_count"
+        where = f" on column{plural} {self.column}" if self.column else ""
         head = f"{self.split}.jsonl: {self.expectation}{where} ({self.guards})"
         if self.error:
             return f"{head}: could not be checked: {self.error}"
@@ -125,53 +129,101 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _frames(splits: dict[str, list[dict[str, Any]]]) -> dict[str, pd.DataFrame]:
+def _strings(value: Any) -> list[str] | None:
+    """``value`` when it is a list of strings, else None (a malformed row)."""
+    return value if isinstance(value, list) and all(isinstance(item, str) for item in value) else None
+
+
+_TAG_COLUMNS = ["text", "token_count", "tag_count", "shortest_token", "unknown_tag"]
+
+
+def _sentence_columns(row: dict[str, Any], tag_set: set[str]) -> dict[str, Any]:
+    """The columns the tag suite checks, derived from one ``{"tokens": [...], "tags": [...]}`` row."""
+    tokens, tags = _strings(row.get("tokens")), _strings(row.get("tags"))
+    return {
+        "text": None if tokens is None else "".join(tokens),
+        "token_count": None if tokens is None else len(tokens),
+        "tag_count": None if tags is None else len(tags),
+        "shortest_token": None if not tokens else min(len(token.strip()) for token in tokens),
+        "unknown_tag": next((tag for tag in tags or [] if tag not in tag_set), None),
+    }
+
+
+def _frames(
+    splits: dict[str, list[dict[str, Any]]], structure: Structure, labels: list[str]
+) -> dict[str, pd.DataFrame]:
     """One DataFrame per split with the line number and the derived columns the suite checks."""
     frames = {}
+    tag_set = set(labels)
     for name, rows in splits.items():
-        # object dtype: with pandas 3's default "str" dtype, GX type checks look at the dtype, not each value.
-        frame = pd.DataFrame.from_records(rows, columns=["text", "label"]).astype(object)
+        # object dtype: with pandas 3's default "str" dtype, GX type checks look at the dtype, not each
+        # value; and counts stay ints (not floats) beside a None.
+        if structure == "tag":
+            records = [_sentence_columns(row, tag_set) for row in rows]
+            frame = pd.DataFrame(records, columns=_TAG_COLUMNS, dtype=object)
+        else:
+            frame = pd.DataFrame.from_records(rows, columns=["text", "label"]).astype(object)
         frame.insert(0, "line", range(1, len(frame) + 1))
         frames[name] = frame
     for name, frame in frames.items():
         others = {text for other, o_frame in frames.items() if other != name for text in o_frame["text"].dropna()}
         frame["in_other_split"] = frame["text"].notna() & frame["text"].isin(others)
-        sizes = frame.groupby("label", dropna=False)["line"].transform("size")
-        frame["label_share"] = sizes / max(len(frame), 1)
+        if structure == "classify":
+            sizes = frame.groupby("label", dropna=False)["line"].transform("size")
+            frame["label_share"] = sizes / max(len(frame), 1)
     return frames
 
 
-def _suite(labels: list[str], checks: ChecksConfig) -> gx.ExpectationSuite:
+def _suite(structure: Structure, labels: list[str], checks: ChecksConfig) -> gx.ExpectationSuite:
     """The expectations every split must meet; each one's notes say in English what it guards."""
     expect = gx.expectations
     suite = gx.ExpectationSuite(name="prepared_splits")
-    for expectation in (
+    text = "sentence" if structure == "tag" else "text"  # a tag row's text: its tokens joined
+    text_expectations = [
         expect.ExpectTableRowCountToBeBetween(min_value=1, notes="every split has rows"),
-        expect.ExpectColumnValuesToNotBeNull(column="text", notes="every row has a text"),
-        expect.ExpectColumnValuesToNotBeNull(column="label", notes="every row has a label"),
-        expect.ExpectColumnValuesToBeOfType(column="text", type_="str", notes="every text is a string"),
+        expect.ExpectColumnValuesToNotBeNull(
+            column="text", notes="every row has a list of tokens" if structure == "tag" else "every row has a text"
+        ),
         expect.ExpectColumnValueLengthsToBeBetween(
             column="text",
             min_value=checks.min_chars,
             max_value=checks.max_chars,
-            notes=f"every text has {checks.min_chars} to {checks.max_chars} characters",
+            notes=f"every {text} has {checks.min_chars} to {checks.max_chars} characters",
         ),
+        expect.ExpectColumnValuesToBeUnique(column="text", notes=f"no {text} appears twice in a split"),
         expect.ExpectColumnValuesToBeInSet(
-            column="label", value_set=labels, notes=f"every label is one of {', '.join(labels)}"
+            column="in_other_split", value_set=[False], notes=f"no {text} appears in two splits"
         ),
-        expect.ExpectColumnDistinctValuesToContainSet(
-            column="label", value_set=labels, notes="every label appears in the split"
-        ),
-        expect.ExpectColumnValuesToBeUnique(column="text", notes="no text appears twice in a split"),
-        expect.ExpectColumnValuesToBeInSet(
-            column="in_other_split", value_set=[False], notes="no text appears in two splits"
-        ),
-        expect.ExpectColumnMinToBeBetween(
-            column="label_share",
-            min_value=checks.min_class_share,
-            notes=f"every label makes up at least {checks.min_class_share:.0%} of the split",
-        ),
-    ):
+    ]
+    if structure == "tag":
+        shown = ", ".join(labels) if len(labels) <= 8 else f"the task's {len(labels)} tags"
+        structure_expectations = [
+            expect.ExpectColumnValuesToNotBeNull(column="tag_count", notes="every row has a list of tags"),
+            expect.ExpectColumnPairValuesToBeEqual(
+                column_A="token_count", column_B="tag_count", notes="one tag per token"
+            ),
+            expect.ExpectColumnValuesToBeNull(column="unknown_tag", notes=f"every tag is one of {shown}"),
+            expect.ExpectColumnValuesToBeBetween(
+                column="shortest_token", min_value=1, notes="no token is empty or blank"
+            ),
+        ]
+    else:
+        structure_expectations = [
+            expect.ExpectColumnValuesToBeOfType(column="text", type_="str", notes="every text is a string"),
+            expect.ExpectColumnValuesToNotBeNull(column="label", notes="every row has a label"),
+            expect.ExpectColumnValuesToBeInSet(
+                column="label", value_set=labels, notes=f"every label is one of {', '.join(labels)}"
+            ),
+            expect.ExpectColumnDistinctValuesToContainSet(
+                column="label", value_set=labels, notes="every label appears in the split"
+            ),
+            expect.ExpectColumnMinToBeBetween(
+                column="label_share",
+                min_value=checks.min_class_share,
+                notes=f"every label makes up at least {checks.min_class_share:.0%} of the split",
+            ),
+        ]
+    for expectation in text_expectations + structure_expectations:
         suite.add_expectation(expectation)
     return suite
 
@@ -199,7 +251,8 @@ def _context(site_dir: Path | None) -> Any:
 def _outcome(split: str, frame: pd.DataFrame, result: Any) -> ExpectationOutcome:
     """Our view of one GX ExpectationValidationResult, with example rows by JSONL line."""
     config = result.expectation_config
-    column = config.kwargs.get("column")
+    columns = [config.kwargs[key] for key in ("column", "column_A", "column_B") if key in config.kwargs]
+    column = ", ".join(columns) or None
     details = result.result or {}
     outcome = ExpectationOutcome(
         split=split,
@@ -225,11 +278,18 @@ def _outcome(split: str, frame: pd.DataFrame, result: Any) -> ExpectationOutcome
             {"line": int(row.line), "value": _plain(row.label), "share": round(float(row.label_share), 4)}
             for row in low.head(MAX_EXAMPLES).itertuples()
         ]
-    elif column is not None:
-        shown = "text" if column == "in_other_split" else column
+    elif columns:
+        shown = ["text"] if columns == ["in_other_split"] else columns
         lines = [int(entry["line"]) for entry in details.get("partial_unexpected_index_list") or []]
-        outcome.examples = [{"line": n, "value": _plain(frame.at[n - 1, shown])} for n in lines[:MAX_EXAMPLES]]
+        outcome.examples = [{"line": n, "value": _cell(frame, n, shown)} for n in lines[:MAX_EXAMPLES]]
     return outcome
+
+
+def _cell(frame: pd.DataFrame, line: int, columns: list[str]) -> Any:
+    """The value of one column on a JSONL line, or ``"a 3, b 4"`` for several columns."""
+    if len(columns) == 1:
+        return _plain(frame.at[line - 1, columns[0]])
+    return ", ".join(f"{name} {_plain(frame.at[line - 1, name])}" for name in columns)
 
 
 def validate_splits(
@@ -237,18 +297,20 @@ def validate_splits(
     labels: list[str],
     checks: ChecksConfig,
     docs_dir: Path | None = None,
+    structure: Structure = "classify",
 ) -> ValidationReport:
     """Check every split against the expectation suite; optionally write Data Docs into ``docs_dir``.
 
     ``splits`` maps a split name to its rows in file order (row i is line i + 1 of
-    ``<split>.jsonl``). The Data Docs folder is built in a temporary folder and moved into place
-    whole, whether the data passed or not; a crash leaves any earlier folder as it was.
+    ``<split>.jsonl``); ``labels`` is the label set, or the tag set of a tag task. The Data Docs
+    folder is built in a temporary folder and moved into place whole, whether the data passed or
+    not; a crash leaves any earlier folder as it was.
     """
-    frames = _frames(splits)
+    frames = _frames(splits, structure, labels)
     if docs_dir is None:
-        return _validate(frames, labels, checks, site_dir=None)
+        return _validate(frames, structure, labels, checks, site_dir=None)
     with atomic_path(docs_dir) as staged:
-        report = _validate(frames, labels, checks, site_dir=staged)
+        report = _validate(frames, structure, labels, checks, site_dir=staged)
         if not (staged / "index.html").is_file():
             raise RuntimeError(f"great-expectations wrote no index.html for the Data Docs in {docs_dir}")
     logger.info("Data Docs written to %s", docs_dir / "index.html")
@@ -256,11 +318,15 @@ def validate_splits(
 
 
 def _validate(
-    frames: dict[str, pd.DataFrame], labels: list[str], checks: ChecksConfig, site_dir: Path | None
+    frames: dict[str, pd.DataFrame],
+    structure: Structure,
+    labels: list[str],
+    checks: ChecksConfig,
+    site_dir: Path | None,
 ) -> ValidationReport:
-    context = _context(site_dir)
+    context = _context(site_dir)  # before the suite: GX suites need an active context
     source = context.data_sources.add_pandas("prepared")
-    suite = context.suites.add(_suite(labels, checks))
+    suite = context.suites.add(_suite(structure, labels, checks))
     order = {expectation.id: index for index, expectation in enumerate(suite.expectations)}  # GX reorders
     outcomes: list[ExpectationOutcome] = []
     for split, frame in frames.items():

