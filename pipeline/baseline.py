@@ -1,10 +1,15 @@
-"""Stage baseline@<task>: char n-gram TF-IDF + logistic regression, the bar every RNN must clear."""
+"""Stage baseline@<task>: the non-neural bar every RNN must clear.
+
+Classify tasks: char n-gram TF-IDF + logistic regression. Tag tasks: the most frequent tag of each
+word, or for b/m/e/s segmentation forward maximum matching with the train split's dictionary.
+"""
 
 from seqlab.config import load_params
 from seqlab.entry import run_entry
 from seqlab.io import write_json
 from seqlab.paths import Layout, repo_root
 from seqlab.report.baseline import train_baseline
+from seqlab.report.tag_baseline import train_tag_baseline
 
 
 def main(task: str) -> None:
@@ -12,7 +17,10 @@ def main(task: str) -> None:
     layout = Layout(repo_root())
     params = load_params(layout.root / "params.yaml")
     config = params.task(task)
-    metrics = train_baseline(layout.prepared(task), config.labels, params.seed)
+    if config.structure == "tag":
+        metrics = train_tag_baseline(layout.prepared(task), config.labels, config.tag_scheme)
+    else:
+        metrics = train_baseline(layout.prepared(task), config.labels, params.seed)
     write_json(layout.baseline(task), metrics)
 
 

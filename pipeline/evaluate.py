@@ -8,10 +8,10 @@ from seqlab.entry import run_entry
 from seqlab.evaluation.evaluate import evaluate_backends, int8_drop_points, tracking_metrics
 from seqlab.inference.backends import OrtBackend, TorchBackend
 from seqlab.inference.sessions import create_session, cuda_available, session_provider
-from seqlab.io import read_json, write_json
+from seqlab.io import read_json, read_jsonl, write_json
 from seqlab.paths import Layout, repo_root, tracking_uri
-from seqlab.training.classify import load_run_split
 from seqlab.training.run import VARIANT_KEYS
+from seqlab.training.splits import load_run_split
 from seqlab.training.tracking import reopen_run
 
 
@@ -23,7 +23,8 @@ def main(run: str) -> None:
     if config.threads:
         torch.set_num_threads(config.threads)
     model, spec = load_model(layout.checkpoint(run))
-    test, vocab = load_run_split(spec, layout.tokenized(spec.task), layout.vocab(spec.task), "test")
+    test, encoder = load_run_split(spec, layout.tokenized(spec.task), layout.vocab(spec.task), "test")
+    known = {token for _, row in read_jsonl(layout.tokenized(spec.task) / "train.jsonl") for token in row["tokens"]}
     quantized = layout.quantized_dir(run)
     fp32 = create_session(layout.onnx_model(run), "cpu", config.threads)
     backends = [
@@ -33,7 +34,8 @@ def main(run: str) -> None:
     ]
     if cuda_available():
         backends.append(OrtBackend(create_session(quantized / "model.fp16.onnx", "cuda"), "ort_cuda_fp16"))
-    results = evaluate_backends(backends, test, vocab.pad_id, len(spec.labels), config, params.seed)
+    results = evaluate_backends(backends, test, encoder.vocab.pad_id, spec.labels, config, params.seed,
+                                spec.tag_scheme, known)
     model_config = spec.model_config
     metrics = {
         "run": run, "task": spec.task, **model_config.model_dump(include=set(VARIANT_KEYS)),

@@ -5,13 +5,13 @@ import logging
 from seqlab.checkpoint import load_model
 from seqlab.config import load_params
 from seqlab.entry import run_entry
-from seqlab.export.onnx_export import export_classifier
+from seqlab.export.onnx_export import export_model
 from seqlab.export.parity import check_parity, parity_report
 from seqlab.inference.backends import OrtBackend, TorchBackend
 from seqlab.inference.sessions import create_session
 from seqlab.io import atomic_path, write_json
 from seqlab.paths import Layout, repo_root, tracking_uri
-from seqlab.training.classify import load_run_split
+from seqlab.training.splits import load_run_split
 from seqlab.training.tracking import reopen_run
 
 
@@ -20,14 +20,15 @@ def main(run: str) -> None:
     layout = Layout(repo_root())
     params = load_params(layout.root / "params.yaml")
     model, spec = load_model(layout.checkpoint(run))
-    test, vocab = load_run_split(spec, layout.tokenized(spec.task), layout.vocab(spec.task), "test")
+    test, encoder = load_run_split(spec, layout.tokenized(spec.task), layout.vocab(spec.task), "test")
     tracker = reopen_run(layout.root, tracking_uri(layout.root), f"seqlab-{spec.task}", run,
                          layout.train_dir(run) / "mlflow_run.json")
     with atomic_path(layout.onnx_dir(run)) as staging:
         staging.mkdir()
-        export_classifier(spec.fused(model), staging / "model.onnx", len(vocab), params.export.opset)
+        export_model(spec.fused(model), staging / "model.onnx", params.export.opset, spec.sizes["vocab_size"],
+                     spec.sizes.get("char_vocab_size", 0), encoder.max_word_chars)
         ort_backend = OrtBackend(create_session(staging / "model.onnx", "cpu"), "ort_fp32")
-        report = parity_report(TorchBackend(model), ort_backend, test.sequences, vocab.pad_id)
+        report = parity_report(TorchBackend(model), ort_backend, test.sequences, encoder.vocab.pad_id)
         write_json(layout.parity_report(run), report)
         check_parity(report, params.export, f"{run} ({layout.parity_report(run)})")
     model_name = f"seqlab-{spec.task}"

@@ -11,6 +11,7 @@ from seqlab.checkpoint import load_checkpoint
 from seqlab.inference.bundle import CHECKSUMS, MODEL_FILES
 from seqlab.io import atomic_path, read_json, sha256_file, write_json, write_text
 from seqlab.paths import Layout
+from seqlab.text.encoding import CHARS_FILE
 from seqlab.training.tracking import git_commit
 
 
@@ -24,7 +25,8 @@ def model_card(task: str, run: str, config: dict[str, Any], evaluation: dict[str
     backends = evaluation["backends"]
     sizes = evaluation["sizes_bytes"]
     source = manifest["source"]
-    counts = {name: sum(c.values()) for name, c in manifest["counts"].items()}
+    tagger = config["structure"] == "tag"
+    counts = {name: c["sentences"] if tagger else sum(c.values()) for name, c in manifest["counts"].items()}
     rows = "\n".join(
         f"| {name} | {_percent(b['accuracy'])} | {b['macro_f1']:.4f} | "
         + " | ".join(f"{b['latency'][k]['p50_ms']:.2f}" for k in sorted(b["latency"]))
@@ -32,20 +34,21 @@ def model_card(task: str, run: str, config: dict[str, Any], evaluation: dict[str
         for name, b in backends.items()
     )
     batches = sorted(next(iter(backends.values()))["latency"])
+    latency_columns = " | ".join(f"p50 ms, {batch.replace('_', ' ')}" for batch in batches)
     model = config["model"]
     return f"""# seqlab model card: {task}
 
 - **Run**: `{run}` ({model['cell']}, {'bidirectional' if model['bidirectional'] else 'unidirectional'},
   {model['layers']} layer(s), hidden {model['hidden']}, {evaluation['parameters']:,} parameters)
-- **Task**: classify a text into one of {', '.join(config['labels'])}; {config['tokenizer']} tokens,
-  at most {config['max_len']} per text (longer texts are truncated).
+- **Task**: {_task_line(config)}
 - **Data**: {source['kind']} ({source.get('package') or 'user file'} {source.get('package_version') or ''}),
-  deduplicated, contradictory texts removed; train {counts['train']}, valid {counts['valid']}, test {counts['test']}.
+  deduplicated, contradictory {'sentences' if tagger else 'texts'} removed; train {counts['train']},
+  valid {counts['valid']}, test {counts['test']}{' sentences' if tagger else ''}.
 - **Commit**: `{commit or 'unknown'}`; bundle written {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.
 
 ## Test-split quality and CPU latency ({evaluation['threads']} threads)
 
-| model | accuracy | macro-F1 | {' | '.join(f'p50 ms, {b.replace("_", " ")}' for b in batches)} |
+| model | {'token accuracy' if tagger else 'accuracy'} | macro-F1 | {latency_columns} |
 | --- | --- | --- | {' | '.join('---' for _ in batches)} |
 {rows}
 
@@ -56,9 +59,27 @@ int8 {sizes['int8'] / 1e6:.2f} MB, fp16 {sizes['fp16'] / 1e6:.2f} MB.
 ## Use
 
 `seqlab predict --bundle <this folder> "text"` runs the fp16 model on CUDA when a GPU is present and
-the int8 model on the CPU otherwise. The model learnt from product and book reviews; texts of
-other kinds (news, dialogue) may be classified less well.
+the int8 model on the CPU otherwise. {_caveat(config)}
 """
+
+
+def _task_line(config: dict[str, Any]) -> str:
+    """What the model does, in one sentence."""
+    limit = f"at most {config['max_len']} {config['tokenizer']} tokens per text (longer texts are truncated)"
+    if config["structure"] != "tag":
+        return f"classify a text into one of {', '.join(config['labels'])}; {limit}."
+    if config.get("tag_scheme") == "bmes":
+        return f"segment text into words (a b/m/e/s tag per character); {limit}."
+    return f"tag each word with one of {len(config['labels'])} tags; words separated by spaces; {limit}."
+
+
+def _caveat(config: dict[str, Any]) -> str:
+    """Where the model may do worse than its test figures say."""
+    if config["structure"] == "tag":
+        return ("The model learnt from People's Daily news of January 1998; other genres (social media, "
+                "dialogue) and newer vocabulary will be tagged less well.")
+    return ("The model learnt from product and book reviews; texts of other kinds (news, dialogue) may be "
+            "classified less well.")
 
 
 def write_bundle(layout: Layout, task: str, run: str, out_dir: Path) -> Path:
@@ -68,8 +89,11 @@ def write_bundle(layout: Layout, task: str, run: str, out_dir: Path) -> Path:
     config = {
         "task": task, "run": run, "structure": spec["structure"], "labels": spec["labels"],
         "tokenizer": spec["tokenizer"], "max_len": spec["max_len"], "model": spec["model"],
-        "inputs": {"tokens": "int64 [batch, time]", "lengths": "int64 [batch]"},
-        "outputs": {"logits": "float32 [batch, labels]"},
+        "tag_scheme": spec.get("tag_scheme", "tags"),
+        "inputs": {"tokens": "int64 [batch, time, 1 + max_word_chars]" if spec["model"].get("char_embed_dim")
+                   else "int64 [batch, time]", "lengths": "int64 [batch]"},
+        "outputs": {"logits": "float32 [batch, time, labels]" if spec["structure"] == "tag"
+                    else "float32 [batch, labels]"},
     }
     evaluation = read_json(layout.eval_metrics(run))
     sources = {
@@ -78,6 +102,8 @@ def write_bundle(layout: Layout, task: str, run: str, out_dir: Path) -> Path:
         MODEL_FILES["fp16"]: layout.quantized_dir(run) / MODEL_FILES["fp16"],
         "vocab.json": layout.vocab(task) / "tokens.json",
     }
+    if spec["model"].get("char_embed_dim"):
+        sources[CHARS_FILE] = layout.vocab(task) / CHARS_FILE
     with atomic_path(out_dir) as staging:
         staging.mkdir()
         for name, path in sources.items():

@@ -32,6 +32,7 @@ class ModelSpec:
     tokenizer: str
     max_len: int
     train: dict[str, Any] = field(default_factory=dict)
+    tag_scheme: str = "tags"
 
     @property
     def model_config(self) -> ModelConfig:

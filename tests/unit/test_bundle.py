@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqlab.config import ModelConfig
-from seqlab.export.onnx_export import export_classifier
+from seqlab.export.onnx_export import export_model
 from seqlab.export.quantize import convert_fp16, quantize_int8
 from seqlab.inference.backends import TorchBackend, batched_logits, softmax
 from seqlab.inference.bundle import ClassifierBundle, verify_checksums
@@ -27,7 +27,7 @@ def bundle(tmp_path_factory) -> tuple[Path, torch.nn.Module, Vocab]:
     torch.manual_seed(0)
     model = build_model("classify", ModelConfig(cell="lstm", embed_dim=8, hidden=8, bidirectional=True),
                         vocab_size=len(vocab), num_classes=2).eval()
-    export_classifier(model, folder / "model.onnx", len(vocab), 17)
+    export_model(model, folder / "model.onnx", 17, len(vocab))
     quantize_int8(folder / "model.onnx", folder / "model.int8.onnx")
     convert_fp16(folder / "model.onnx", folder / "model.fp16.onnx")
     vocab.save(folder / "vocab.json")

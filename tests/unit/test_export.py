@@ -9,7 +9,7 @@ import torch
 
 from seqlab.config import ExportConfig, ModelConfig
 from seqlab.entry import StageError
-from seqlab.export.onnx_export import export_classifier, op_counts
+from seqlab.export.onnx_export import export_model, op_counts
 from seqlab.export.parity import check_parity, parity_report
 from seqlab.export.quantize import convert_fp16, quantize_int8
 from seqlab.inference.backends import OrtBackend, TorchBackend, batched_logits
@@ -31,7 +31,7 @@ def _export(cell: str, bidirectional: bool, hidden: int, folder: Path) -> tuple[
     torch.manual_seed(0)
     config = ModelConfig(cell=cell, embed_dim=32, hidden=hidden, layers=2, bidirectional=bidirectional, pooling="max")
     model = build_model("classify", config, vocab_size=200, num_classes=2, pad_id=0).eval()
-    export_classifier(model, folder / "model.onnx", vocab_size=200, opset=17)
+    export_model(model, folder / "model.onnx", 17, vocab_size=200)
     return cell, model, folder / "model.onnx", 2 * (2 if bidirectional else 1)
 
 

@@ -9,29 +9,32 @@ import numpy as np
 
 from seqlab.config import ExportConfig
 from seqlab.entry import StageError
-from seqlab.inference.backends import Backend, batched_logits
+from seqlab.inference.backends import Backend, batched_outputs, stack_rows
+from seqlab.text.encoding import Encoded
 
 # Batch sizes the parity check runs at: one sequence alone, and mixed-length padded batches.
 PARITY_BATCH_SIZES = (1, 7, 64)
 
 
-def parity_report(reference: Backend, candidate: Backend, sequences: Sequence[Sequence[int]], pad_id: int,
+def parity_report(reference: Backend, candidate: Backend, sequences: Sequence[Encoded], pad_id: int,
                   single_limit: int = 200) -> dict[str, Any]:
-    """Largest and mean |logit difference| and the share of equal predictions, per batch size.
+    """Largest and mean |logit difference| and the share of equal predictions (per sequence, or per
+    token for taggers), per batch size.
 
     Batch size 1 runs on the first ``single_limit`` sequences only (it is slow and adds no shapes).
     """
-    expected = batched_logits(reference, sequences, pad_id, batch_size=64)
+    expected = batched_outputs(reference, sequences, pad_id, batch_size=64)
     by_batch: dict[str, dict[str, float]] = {}
     for batch_size in PARITY_BATCH_SIZES:
         count = min(single_limit, len(sequences)) if batch_size == 1 else len(sequences)
-        got = batched_logits(candidate, sequences[:count], pad_id, batch_size=batch_size)
-        difference = np.abs(got - expected[:count])
+        got = stack_rows(batched_outputs(candidate, sequences[:count], pad_id, batch_size=batch_size))
+        want = stack_rows(expected[:count])
+        difference = np.abs(got - want)
         by_batch[f"batch_{batch_size}"] = {
             "examples": count,
             "max_abs_diff": float(difference.max()),
             "mean_abs_diff": float(difference.mean()),
-            "agreement": float((got.argmax(-1) == expected[:count].argmax(-1)).mean()),
+            "agreement": float((got.argmax(-1) == want.argmax(-1)).mean()),
         }
     return {
         "reference": reference.name,

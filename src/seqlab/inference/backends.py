@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqlab.text.encoding import pad_batch
+from seqlab.text.encoding import Encoded, pad_batch
 
 
 class Backend(Protocol):
-    """Anything that maps (tokens (B, T), lengths (B,)) int64 arrays to output logits."""
+    """Anything that maps (tokens (B, T) or (B, T, C), lengths (B,)) int64 arrays to output logits."""
 
     name: str
 
@@ -46,20 +46,32 @@ class OrtBackend:
         return self.session.run(None, {"tokens": tokens, "lengths": lengths})[0]  # type: ignore[attr-defined]
 
 
-def batched_logits(
-    backend: Backend, sequences: Sequence[Sequence[int]], pad_id: int, batch_size: int = 128
-) -> np.ndarray:
-    """Logits for every sequence, batched by similar length; rows come back in input order."""
+def batched_outputs(
+    backend: Backend, sequences: Sequence[Encoded], pad_id: int, batch_size: int = 128
+) -> list[np.ndarray]:
+    """Each sequence's logits, batched by similar length, in input order: (C,) from a classifier,
+    (T_i, K) from a tagger (its rows at the sequence's own positions, padding cut off)."""
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-    chunks: list[np.ndarray] = []
+    outputs: list[np.ndarray] = [np.empty(0)] * len(sequences)
     for start in range(0, len(order), batch_size):
         picked = order[start : start + batch_size]
         tokens, lengths = pad_batch([sequences[i] for i in picked], pad_id)
-        chunks.append(backend.logits(tokens, lengths))
-    stacked = np.concatenate(chunks)
-    result = np.empty_like(stacked)
-    result[order] = stacked
-    return result
+        logits = backend.logits(tokens, lengths)  # (B, C) or (B, T, K)
+        for row, index in enumerate(picked):
+            outputs[index] = logits[row, : lengths[row]] if logits.ndim == 3 else logits[row]
+    return outputs
+
+
+def batched_logits(
+    backend: Backend, sequences: Sequence[Encoded], pad_id: int, batch_size: int = 128
+) -> np.ndarray:
+    """Every output row stacked: (N, C) for a classifier, (total tokens, K) for a tagger."""
+    return stack_rows(batched_outputs(backend, sequences, pad_id, batch_size))
+
+
+def stack_rows(outputs: Sequence[np.ndarray]) -> np.ndarray:
+    """Per-sequence outputs as one (rows, classes) array: a row per sequence, or per token for taggers."""
+    return np.concatenate([output.reshape(-1, output.shape[-1]) for output in outputs])
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

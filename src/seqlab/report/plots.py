@@ -1,4 +1,5 @@
-"""Comparison plots of a task's runs: test accuracy per backend, model size, latency per batch size.
+"""Comparison plots of a task's runs: test accuracy per backend, model size, latency per batch size, and
+for tag tasks the champion's confusion between tags.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no global state, no display)
 and written atomically as PNG without a timestamp, so reruns on the same inputs give the same bytes.
@@ -122,12 +123,38 @@ def size_plot(results: TaskResults, path: Path) -> Path:
     return path
 
 
-def write_task_plots(results: TaskResults, plot_dir: Path) -> dict[str, Path]:
-    """Write ``<task>_{accuracy,size,latency}.png`` into ``plot_dir``; returns kind -> path."""
+def confusion_plot(confusion: dict[str, list], title: str, path: Path, most: int = 20) -> Path:
+    """Heat map of a confusion matrix (rows: true tag, columns: predicted), each row as shares of that
+    tag's tokens, for the ``most`` most frequent tags; the diagonal is left blank so errors stand out."""
+    labels = confusion["labels"][:most]
+    matrix = np.asarray(confusion["matrix"], dtype=float)[:most, :most]  # (L, L) counts
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)  # (L, L) rows sum to <= 1
+    np.fill_diagonal(shares, np.nan)
+    figure = Figure(figsize=(1.0 + 0.38 * len(labels), 0.8 + 0.34 * len(labels)))
+    axes = figure.add_subplot()
+    image = axes.imshow(shares, cmap="Reds", vmin=0)
+    axes.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
+    axes.set_yticks(range(len(labels)), labels, fontsize=8)
+    axes.set_xlabel("predicted tag")
+    axes.set_ylabel("true tag")
+    axes.set_title(title, fontsize=9)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true tag's tokens")
+    _save(figure, path)
+    return path
+
+
+def write_task_plots(results: TaskResults, plot_dir: Path, champion: str | None = None) -> dict[str, Path]:
+    """Write ``<task>_{accuracy,size,latency}.png`` into ``plot_dir``, and ``<task>_confusion.png`` of the
+    ``champion`` run's int8 model when it is a tagger; returns kind -> path."""
     plots = {
         "accuracy": accuracy_plot(results, plot_dir / f"{results.task}_accuracy.png"),
         "size": size_plot(results, plot_dir / f"{results.task}_size.png"),
         "latency": latency_plot(results, plot_dir / f"{results.task}_latency.png"),
     }
+    best = next((result for result in results.runs if result.run == champion), None)
+    confusion = best.evaluation["backends"]["ort_int8"].get("confusion") if best else None
+    if confusion:
+        title = f"{results.task}: tag confusion of {champion} (ORT int8, test split, errors only)"
+        plots["confusion"] = confusion_plot(confusion, title, plot_dir / f"{results.task}_confusion.png")
     logger.info("%s: plots %s", results.task, ", ".join(str(path) for path in plots.values()))
     return plots

@@ -157,11 +157,30 @@ def task_table(results: TaskResults) -> list[str]:
         row += [_ms(result.latency_p50(backend, batch)) for batch in batches for backend in BACKENDS]
         lines.append("| " + " | ".join(row) + " |")
     base = results.baseline
-    row = ["baseline", "TF-IDF + LR", "–", "–", "–", "–", "–", _acc(base["valid_accuracy"]),
+    row = ["baseline", str(base["model"]), "–", "–", "–", "–", "–", _acc(base["valid_accuracy"]),
            _acc(base["test_accuracy"]),
            "–", "–", _acc(base["test_macro_f1"])]
     lines.append("| " + " | ".join(row + ["–"] * (len(header) - len(row))) + " |")
     return lines
+
+
+TAGGING_FIGURES: dict[str, str] = {
+    "oov_accuracy": "accuracy on words unseen in training", "word_precision": "word precision",
+    "word_recall": "word recall", "word_f1": "word F1",
+}
+
+
+def _tagging_lines(results: TaskResults, champion: str) -> list[str]:
+    """For a tag task: the champion's unseen-word accuracy or word F1 beside the baseline's."""
+    best = next(result for result in results.runs if result.run == champion)
+    scores = best.evaluation["backends"]["ort_int8"]
+    found = [(key, label) for key, label in TAGGING_FIGURES.items() if scores.get(key) is not None]
+    if not found:
+        return []
+    said = ", ".join(f"{label} {scores[key]:.4f}" for key, label in found)
+    base = ", ".join(f"{label} {results.baseline[f'test_{key}']:.4f}" for key, label in found
+                     if results.baseline.get(f"test_{key}") is not None)
+    return [f"Tagging figures, test split: champion (ORT int8) {said}" + (f"; baseline {base}." if base else "."), ""]
 
 
 LEGEND = """\
@@ -185,8 +204,12 @@ LEGEND = """\
   times smaller the int8 file is.
 - **p50 ms bN**: median latency in milliseconds of one call on a batch of N texts (evaluate stage,
   CPU unless stated in metrics/eval); compare within one machine only.
-- **baseline**: character 1-3-gram TF-IDF + logistic regression (scikit-learn, C chosen on valid);
-  its test accuracy sits in the *test acc torch* column and its test macro-F1 in the macro-F1 column.
+- **baseline**: classify tasks: character 1-3-gram TF-IDF + logistic regression (scikit-learn, C
+  chosen on valid); tag tasks: the most frequent train tag of each word (unseen words: the most
+  frequent tag), or for segmentation forward maximum matching with the train split's words. Its test
+  accuracy sits in the *test acc torch* column and its test macro-F1 in the macro-F1 column.
+- **tag tasks**: *acc* is token accuracy (every token of every test sentence), *macro-F1* the F1
+  averaged over tags; a confusion plot shows which tags the champion mixes up.
 """
 
 
@@ -207,6 +230,7 @@ def summary_markdown(results: dict[str, TaskResults], champions: dict[str, dict[
                   f"Baseline ({base['model']}, C={base.get('C', '?')}): test accuracy "
                   f"{base['test_accuracy']:.4f}; champion (ORT int8) minus baseline: "
                   f"{100 * (champion['test_accuracy'] - base['test_accuracy']):+.2f} points.", ""]
+        lines += _tagging_lines(task_results, champion["run"])
         for kind, path in plots.get(task, {}).items():
             lines += [f"![{task} {kind}]({path.relative_to(report_dir).as_posix()})", ""]
     lines.append(LEGEND)
@@ -221,7 +245,8 @@ def write_report(layout: Layout, params: Params, set_aliases: bool = True) -> di
     results = load_results(layout, params)
     champions = champions_record(results)
     plot_dir = layout.reports / "plots"
-    plots = {task: write_task_plots(task_results, plot_dir) for task, task_results in results.items()}
+    plots = {task: write_task_plots(task_results, plot_dir, champions[task]["run"])
+             for task, task_results in results.items()}
     summary = layout.reports / "summary.md"
     write_text(summary, summary_markdown(results, champions, plots, layout.reports))
     write_json(layout.champions, champions)

@@ -1,43 +1,93 @@
-"""Text -> ids, padding, and length-bucketed batching, shared by training and inference."""
+"""Text -> ids, padding, and length-bucketed batching, shared by training and inference.
+
+A sequence is encoded as one id per position, or, for a model that also reads the characters of
+each word (a part-of-speech tagger), one row per position: ``[word id, char id, ..., char id]`` of
+fixed width ``1 + max_word_chars``. Batches of the first kind are (B, T), of the second (B, T, C):
+either way the model's inputs stay ``tokens`` and ``lengths``.
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from seqlab.text.tokenizers import get_tokenizer
 from seqlab.text.vocab import Vocab
 
+CHARS_FILE = "chars.json"
+"""The character vocabulary beside a token vocabulary (vocab stage output and bundles alike)."""
+
+Encoded = list[int] | list[list[int]]
+
 
 @dataclass(frozen=True)
 class TextEncoder:
-    """Turns raw text into model ids: tokenize, truncate to ``max_len``, map through the vocabulary."""
+    """Turns raw text into model ids: tokenize, truncate to ``max_len``, map through the vocabulary.
+
+    With ``chars`` each position also carries the ids of its token's characters (see the module docstring).
+    """
 
     tokenizer: str
     vocab: Vocab
     max_len: int
+    chars: Vocab | None = None
+    max_word_chars: int = 0
 
-    def encode_tokens(self, tokens: Sequence[str]) -> list[int]:
+    def __post_init__(self) -> None:
+        if self.chars is not None and self.max_word_chars < 2:
+            raise ValueError("character features need max_word_chars >= 2")
+
+    def word_chars(self, token: str) -> list[int]:
+        """``max_word_chars`` character ids of ``token``, right-padded; a longer token keeps its first
+        characters and its last one (Chinese word class shows in the final character: 性, 者, 化)."""
+        if self.chars is None:
+            raise ValueError("this encoder has no character vocabulary")
+        width = self.max_word_chars
+        kept = token if len(token) <= width else token[: width - 1] + token[-1]
+        ids = self.chars.encode(kept)
+        return ids + [self.chars.pad_id] * (width - len(ids))
+
+    def encode_tokens(self, tokens: Sequence[str]) -> Encoded:
         """Ids of already-tokenized text, truncated to ``max_len``."""
-        return self.vocab.encode(tokens[: self.max_len])
+        tokens = tokens[: self.max_len]
+        ids = self.vocab.encode(tokens)
+        if self.chars is None:
+            return ids
+        return [[word, *self.word_chars(token)] for word, token in zip(ids, tokens, strict=True)]
 
-    def encode(self, text: str) -> list[int]:
-        """Ids of raw text; empty or whitespace-only text is a ValueError."""
+    def tokens(self, text: str) -> list[str]:
+        """The tokens of raw text, truncated to ``max_len``; empty or whitespace-only text is a ValueError."""
         tokens = get_tokenizer(self.tokenizer)(text.strip())
         if not tokens:
             raise ValueError("text is empty: give at least one non-space character")
-        return self.encode_tokens(tokens)
+        return tokens[: self.max_len]
+
+    def encode(self, text: str) -> Encoded:
+        """Ids of raw text; empty or whitespace-only text is a ValueError."""
+        return self.encode_tokens(self.tokens(text))
 
 
-def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Right-pad id sequences into ``tokens`` (B, T) int64 and ``lengths`` (B,) int64."""
+def load_encoder(folder: Path, vocab_file: str, tokenizer: str, max_len: int, model: Mapping[str, Any]) -> TextEncoder:
+    """The encoder a model was trained with: ``folder``/``vocab_file``, plus ``chars.json`` when the
+    model config (``model``, as in a checkpoint or bundle) reads characters."""
+    vocab = Vocab.load(folder / vocab_file)
+    if not model.get("char_embed_dim"):
+        return TextEncoder(tokenizer, vocab, max_len)
+    return TextEncoder(tokenizer, vocab, max_len, Vocab.load(folder / CHARS_FILE), int(model["max_word_chars"]))
+
+
+def pad_batch(sequences: Sequence[Encoded], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad encoded sequences into ``tokens`` (B, T) or (B, T, C) int64 and ``lengths`` (B,) int64."""
     lengths = np.array([len(sequence) for sequence in sequences], dtype=np.int64)
     if (lengths == 0).any():
         raise ValueError("cannot batch an empty sequence")
-    tokens = np.full((len(sequences), int(lengths.max())), pad_id, dtype=np.int64)
+    first = np.asarray(sequences[0])
+    tokens = np.full((len(sequences), int(lengths.max()), *first.shape[1:]), pad_id, dtype=np.int64)
     for row, sequence in enumerate(sequences):
         tokens[row, : len(sequence)] = sequence
     return tokens, lengths

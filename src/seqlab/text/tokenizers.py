@@ -1,4 +1,5 @@
-"""Tokenizers by name: ``char`` (characters), ``char_bigram`` (overlapping pairs), ``jieba`` (words)."""
+"""Tokenizers by name: ``char`` (characters), ``char_bigram`` (overlapping pairs), ``jieba`` (words),
+``whitespace`` (words already separated by spaces, as a part-of-speech tagger takes them)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from seqlab.io import read_jsonl, write_jsonl
 
 Tokenizer = Callable[[str], list[str]]
-TOKENIZERS: tuple[str, ...] = ("char", "char_bigram", "jieba")
+TOKENIZERS: tuple[str, ...] = ("char", "char_bigram", "jieba", "whitespace")
 
 
 def char_tokens(text: str) -> list[str]:
@@ -34,10 +35,16 @@ def jieba_tokens(text: str) -> list[str]:
     return [token for token in jieba.lcut(text) if token.strip()]
 
 
+def whitespace_tokens(text: str) -> list[str]:
+    """The words of text whose words are separated by whitespace (ASCII or the full-width U+3000)."""
+    return text.split()
+
+
 @cache
 def get_tokenizer(kind: str) -> Tokenizer:
     """The tokenizer called ``kind``; unknown names raise a ValueError listing the choices."""
-    tokenizers: dict[str, Tokenizer] = {"char": char_tokens, "char_bigram": char_bigram_tokens, "jieba": jieba_tokens}
+    tokenizers: dict[str, Tokenizer] = {"char": char_tokens, "char_bigram": char_bigram_tokens, "jieba": jieba_tokens,
+                                        "whitespace": whitespace_tokens}
     if kind not in tokenizers:
         raise ValueError(f"unknown tokenizer '{kind}' (choose from: {', '.join(TOKENIZERS)})")
     return tokenizers[kind]
@@ -46,9 +53,10 @@ def get_tokenizer(kind: str) -> Tokenizer:
 def tokenize_file(source: Path, target: Path, kind: str) -> int:
     """Tokenize every ``text`` of a prepared JSONL split into ``tokens``; returns the row count.
 
-    Other fields (label, origin) are carried over; the target is written atomically.
+    Rows that already hold ``tokens`` (tagged sentences: the annotation fixes the tokens) keep them.
+    Other fields (label, tags, origin) are carried over; the target is written atomically.
     """
     tokenize = get_tokenizer(kind)
-    rows = [{"tokens": tokenize(row.pop("text")), **row} for _, row in read_jsonl(source)]
+    rows = [row if "tokens" in row else {"tokens": tokenize(row.pop("text")), **row} for _, row in read_jsonl(source)]
     write_jsonl(target, rows)
     return len(rows)

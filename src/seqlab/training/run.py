@@ -14,10 +14,10 @@ from seqlab.checkpoint import ModelSpec, save_checkpoint
 from seqlab.config import ModelConfig, RunConfig, TaskConfig
 from seqlab.io import write_json, write_text
 from seqlab.models.registry import count_parameters
-from seqlab.text.encoding import TextEncoder
-from seqlab.text.vocab import Vocab
-from seqlab.training.classify import classification_loss, epoch_batches, evaluate_split, load_encoded_split
+from seqlab.text.dataset import load_encoded_split
+from seqlab.text.encoding import load_encoder
 from seqlab.training.loop import fit
+from seqlab.training.splits import epoch_batches, evaluate_split, sequence_loss
 from seqlab.training.tracking import Tracker
 
 logger = logging.getLogger(__name__)
@@ -48,14 +48,17 @@ def train_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokeni
     Returns the run's summary metrics.
     """
     torch.manual_seed(seed)
-    vocab = Vocab.load(vocab_dir / "tokens.json")
-    encoder = TextEncoder(task.tokenizer, vocab, task.max_len)
-    train = load_encoded_split(tokenized_dir / "train.jsonl", encoder, task.labels)
-    valid = load_encoded_split(tokenized_dir / "valid.jsonl", encoder, task.labels)
+    encoder = load_encoder(vocab_dir, "tokens.json", task.tokenizer, task.max_len, run.model.model_dump())
+    vocab = encoder.vocab
+    train = load_encoded_split(tokenized_dir / "train.jsonl", encoder, task.labels, task.structure)
+    valid = load_encoded_split(tokenized_dir / "valid.jsonl", encoder, task.labels, task.structure)
+    sizes = {"vocab_size": len(vocab), "num_classes": len(task.labels), "pad_id": vocab.pad_id}
+    if encoder.chars is not None:
+        sizes["char_vocab_size"] = len(encoder.chars)
     spec = ModelSpec(
-        structure=task.structure, task=run.task, run=run_name, model=run.model.model_dump(),
-        sizes={"vocab_size": len(vocab), "num_classes": len(task.labels), "pad_id": vocab.pad_id},
+        structure=task.structure, task=run.task, run=run_name, model=run.model.model_dump(), sizes=sizes,
         labels=task.labels, tokenizer=task.tokenizer, max_len=task.max_len, train=run.train.model_dump(),
+        tag_scheme=task.tag_scheme,
     )
     model = spec.build()
     parameters = count_parameters(model)
@@ -71,12 +74,11 @@ def train_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokeni
         if improved:
             save_checkpoint(out_dir / "best.pt", spec, model, progress)
 
-    num_classes = len(task.labels)
     result = fit(
         model,
         epoch_batches(train, run.train, seed, vocab.pad_id, vocab.unk_id),
-        classification_loss,
-        lambda m: evaluate_split(m, valid, vocab.pad_id, num_classes, "valid"),
+        sequence_loss,
+        lambda m: evaluate_split(m, valid, vocab.pad_id, task.labels, "valid", task.tag_scheme),
         run.train,
         monitor="valid_accuracy",
         on_epoch_end=save,

@@ -1,0 +1,195 @@
+"""Taggers (N vs N): per-token logits exact under padding, in torch and ONNX Runtime, with and without
+character features; int8 stays close; a tagger bundle predicts tags and segmented words."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seqlab.config import ExportConfig, ModelConfig, TrainConfig
+from seqlab.evaluation.quality import split_quality
+from seqlab.export.onnx_export import export_model, op_counts
+from seqlab.export.parity import check_parity, parity_report
+from seqlab.export.quantize import convert_fp16, quantize_int8
+from seqlab.inference.backends import OrtBackend, TorchBackend, batched_outputs
+from seqlab.inference.bundle import TaggerBundle, load_bundle
+from seqlab.inference.sessions import create_session
+from seqlab.io import sha256_file, write_json
+from seqlab.models.registry import build_model
+from seqlab.text.dataset import IGNORE_INDEX, EncodedSplit, load_encoded_split
+from seqlab.text.encoding import CHARS_FILE, TextEncoder, pad_batch
+from seqlab.text.vocab import Vocab
+from seqlab.training.splits import epoch_batches, sequence_loss
+
+WORDS = ["迈向", "充满", "希望", "的", "新", "世纪", "一九九八年", "新年", "讲话"]
+CHARS = Vocab.build([list("".join(WORDS))])
+VOCAB = Vocab.build([WORDS])
+CHAR_TAGGER = ModelConfig(cell="lstm", embed_dim=8, hidden=10, bidirectional=True, layers=2,
+                          char_embed_dim=6, char_channels=5, max_word_chars=4)
+TAGGERS = [
+    ModelConfig(cell="gru", embed_dim=8, hidden=10, bidirectional=True),
+    ModelConfig(cell="rnn_tanh", embed_dim=8, hidden=10, layers=2),
+    CHAR_TAGGER,
+]
+
+
+def _tagger(config: ModelConfig) -> torch.nn.Module:
+    torch.manual_seed(0)
+    sizes = {"char_vocab_size": len(CHARS)} if config.char_embed_dim else {}
+    return build_model("tag", config, vocab_size=len(VOCAB), num_classes=5, pad_id=0, **sizes).eval()
+
+
+def _encoder(config: ModelConfig) -> TextEncoder:
+    chars = CHARS if config.char_embed_dim else None
+    return TextEncoder("whitespace", VOCAB, 50, chars, config.max_word_chars if chars else 0)
+
+
+def _sentences(count: int, seed: int, config: ModelConfig) -> list:
+    rng = np.random.default_rng(seed)
+    words = WORDS + ["未见过的词"]  # one word outside the vocabulary: <unk> plus its characters
+    encoder = _encoder(config)
+    return [encoder.encode_tokens(list(rng.choice(words, size=int(n)))) for n in rng.integers(1, 30, size=count)]
+
+
+def test_encoder_rows_carry_each_words_characters() -> None:
+    encoder = _encoder(CHAR_TAGGER)
+    rows = encoder.encode("新 一九九八年 未见")
+    assert [row[0] for row in rows] == VOCAB.encode(["新", "一九九八年", "未见"])
+    assert rows[0][1:] == CHARS.encode(["新"]) + [0, 0, 0]
+    assert rows[1][1:] == CHARS.encode(list("一九九年"))  # too long: first three characters and the last
+    assert rows[2][0] == VOCAB.unk_id and rows[2][1:] == CHARS.encode(list("未见")) + [0, 0]
+    tokens, lengths = pad_batch([rows, rows[:1]], pad_id=0)
+    assert tokens.shape == (2, 3, 5) and lengths.tolist() == [3, 1] and (tokens[1, 1:] == 0).all()
+
+
+@pytest.mark.parametrize("config", TAGGERS, ids=lambda c: f"{c.cell}-bi{int(c.bidirectional)}-chars{c.char_embed_dim}")
+def test_tag_logits_do_not_depend_on_padding(config: ModelConfig) -> None:
+    # Guards: padding (or a neighbour's padding characters) leaking into a token's tag.
+    model = _tagger(config)
+    sentences = _sentences(12, 0, config)
+    batched = batched_outputs(TorchBackend(model), sentences, pad_id=0, batch_size=12)
+    alone = batched_outputs(TorchBackend(model), sentences, pad_id=0, batch_size=1)
+    assert [out.shape for out in batched] == [(len(s), 5) for s in sentences]
+    for got, want in zip(batched, alone, strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+def test_loss_ignores_padding_positions() -> None:
+    # Guards: padding positions counted in the loss (more padding would then change it).
+    model = _tagger(CHAR_TAGGER)
+    tokens, lengths = pad_batch(_sentences(2, 1, CHAR_TAGGER), 0)
+    targets = np.full(tokens.shape[:2], IGNORE_INDEX)
+    for row, length in enumerate(lengths):
+        targets[row, :length] = np.arange(length) % 5
+    tokens_t, lengths_t, targets_t = map(torch.from_numpy, (tokens, lengths, targets))
+    more_tokens = torch.nn.functional.pad(tokens_t, (0, 0, 0, 3))  # three more padding words per sentence
+    more_targets = torch.nn.functional.pad(targets_t, (0, 3), value=IGNORE_INDEX)
+    torch.testing.assert_close(sequence_loss(model, (tokens_t, lengths_t, targets_t)),
+                               sequence_loss(model, (more_tokens, lengths_t, more_targets)))
+
+
+def test_tag_batches_pad_targets_and_drop_only_word_ids(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    rows = [{"tokens": ["迈向", "充满", "希望"], "tags": ["v", "v", "n"]}, {"tokens": ["新"], "tags": ["a"]}]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    split = load_encoded_split(path, _encoder(CHAR_TAGGER), ["a", "n", "v"], "tag")
+    assert split.per_token and split.targets([0, 1]).tolist() == [[2, 2, 1], [0, IGNORE_INDEX, IGNORE_INDEX]]
+    config = TrainConfig(batch_size=2, token_dropout=0.99)
+    (tokens, lengths, targets), = epoch_batches(split, config, seed=0, pad_id=0, unk_id=VOCAB.unk_id)(1)
+    real = tokens[..., 0] != 0
+    assert (tokens[..., 0][real] == VOCAB.unk_id).float().mean() > 0.5  # word ids dropped to <unk> ...
+    encoded = torch.tensor(pad_batch([split.sequences[i] for i in range(2)], 0)[0])
+    order = [0, 1] if lengths[0] == 3 else [1, 0]
+    assert torch.equal(tokens[..., 1:], encoded[order][..., 1:])  # ... characters kept
+
+
+@pytest.fixture(scope="module", params=[TAGGERS[0], CHAR_TAGGER], ids=["gru", "lstm-chars"])
+def exported(request, tmp_path_factory):
+    config = request.param
+    folder = tmp_path_factory.mktemp("tagger")
+    model = _tagger(config)
+    export_model(model, folder / "model.onnx", 17, len(VOCAB), len(CHARS) if config.char_embed_dim else 0,
+                 config.max_word_chars if config.char_embed_dim else 0)
+    return config, model, folder
+
+
+def test_onnx_tagger_matches_torch_and_stays_exact_under_padding(exported) -> None:
+    config, model, folder = exported
+    backend = OrtBackend(create_session(folder / "model.onnx", "cpu"))
+    sentences = _sentences(80, 2, config)
+    report = parity_report(TorchBackend(model), backend, sentences, pad_id=0)
+    assert report["max_abs_diff"] < 1e-5 and report["agreement"] == 1.0
+    check_parity(report, ExportConfig(), "tagger")
+    for got, want in zip(batched_outputs(backend, sentences, 0, 80), batched_outputs(backend, sentences, 0, 1),
+                         strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_int8_tagger_is_smaller_and_close(exported, tmp_path: Path) -> None:
+    config, model, folder = exported
+    # (File sizes are checked on wider models in test_export: graph overhead dominates these tiny ones.)
+    quantize_int8(folder / "model.onnx", tmp_path / "model.int8.onnx")
+    ops = op_counts(tmp_path / "model.int8.onnx")
+    assert ops.get("DynamicQuantizeLSTM", 0) == (2 * 2 if config.cell == "lstm" else 0) and "GRU" not in ops
+    sentences = _sentences(40, 3, config)
+    fp32 = batched_outputs(OrtBackend(create_session(folder / "model.onnx", "cpu")), sentences, 0)
+    int8 = batched_outputs(OrtBackend(create_session(tmp_path / "model.int8.onnx", "cpu")), sentences, 0)
+    assert max(np.abs(a - b).max() for a, b in zip(fp32, int8, strict=True)) < 0.05
+
+
+def _write_bundle(folder: Path, model: torch.nn.Module, config: ModelConfig, tag_scheme: str, labels: list[str],
+                  vocab: Vocab, tokenizer: str) -> None:
+    uses_chars = bool(config.char_embed_dim)
+    export_model(model, folder / "model.onnx", 17, len(vocab), len(CHARS) if uses_chars else 0,
+                 config.max_word_chars if uses_chars else 0)
+    quantize_int8(folder / "model.onnx", folder / "model.int8.onnx")
+    convert_fp16(folder / "model.onnx", folder / "model.fp16.onnx")
+    vocab.save(folder / "vocab.json")
+    if uses_chars:
+        CHARS.save(folder / CHARS_FILE)
+    write_json(folder / "config.json", {"structure": "tag", "tag_scheme": tag_scheme, "labels": labels,
+                                        "tokenizer": tokenizer, "max_len": 50, "model": config.model_dump()})
+    names = sorted(p.name for p in folder.iterdir())
+    (folder / "SHA256SUMS").write_text("".join(f"{sha256_file(folder / n)}  {n}\n" for n in names), encoding="utf-8")
+
+
+def test_pos_bundle_tags_each_word_as_the_torch_model_does(tmp_path: Path) -> None:
+    labels = ["a", "m", "n", "u", "v"]
+    model = _tagger(CHAR_TAGGER)
+    _write_bundle(tmp_path, model, CHAR_TAGGER, "tags", labels, VOCAB, "whitespace")
+    tagger = load_bundle(tmp_path, "cpu")
+    assert isinstance(tagger, TaggerBundle) and tagger.precision == "int8"
+    text = "迈向 充满 希望 的 新 世纪"
+    result, = tagger.predict([text])
+    assert result.tokens == text.split() and result.words is None and len(result.tags) == 6
+    expected = batched_outputs(TorchBackend(model), [tagger.encoder.encode(text)], 0)[0].argmax(axis=1)
+    assert result.tags == [labels[i] for i in expected]
+    with pytest.raises(ValueError, match="text 2: text is empty"):
+        tagger.predict(["新", "  "])
+
+
+def test_segmentation_bundle_returns_words_that_rebuild_the_text(tmp_path: Path) -> None:
+    config = ModelConfig(cell="gru", embed_dim=8, hidden=10, bidirectional=True)
+    chars = Vocab.build([list("".join(WORDS))])
+    torch.manual_seed(0)
+    model = build_model("tag", config, vocab_size=len(chars), num_classes=4, pad_id=0).eval()
+    _write_bundle(tmp_path, model, config, "bmes", ["b", "m", "e", "s"], chars, "char")
+    result, = load_bundle(tmp_path, "cpu").predict(["迈向充满希望的新世纪"])
+    assert result.tokens == list("迈向充满希望的新世纪") and "".join(result.words) == "迈向充满希望的新世纪"
+
+
+def test_split_quality_scores_tokens_and_segmented_words() -> None:
+    # Guards: validation (no train words given) or segmentation scoring breaking for taggers.
+    labels = ["b", "m", "e", "s"]
+    gold = [np.array([0, 2, 3]), np.array([0, 1, 2])]  # 迈向/的 and a three-character word
+    guessed = [np.array([0, 2, 3]), np.array([3, 0, 2])]  # second sentence: s + two-character word
+    outputs = [np.eye(4)[row] * 5.0 for row in guessed]
+    split = EncodedSplit([[1, 2, 3], [4, 5, 6]], gold, [list("迈向的"), list("新世纪")])
+    scores = split_quality(outputs, split, labels, "bmes")
+    assert scores["accuracy"] == pytest.approx(4 / 6) and "oov_accuracy" not in scores and "confusion" not in scores
+    assert scores["word_precision"] == pytest.approx(2 / 4) and scores["word_recall"] == pytest.approx(2 / 3)
+    detailed = split_quality(outputs, split, labels, "tags", known={"迈", "向", "的"}, detail=True)
+    assert detailed["oov_tokens"] == 3 and detailed["oov_accuracy"] == pytest.approx(1 / 3)
+    assert "word_f1" not in detailed and sum(map(sum, detailed["confusion"]["matrix"])) == 6
