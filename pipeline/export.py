@@ -25,8 +25,7 @@ def main(run: str) -> None:
                          layout.train_dir(run) / "mlflow_run.json")
     with atomic_path(layout.onnx_dir(run)) as staging:
         staging.mkdir()
-        export_model(spec.fused(model), staging / "model.onnx", params.export.opset, spec.sizes["vocab_size"],
-                     spec.sizes.get("char_vocab_size", 0), encoder.max_word_chars)
+        export_model(spec.fused(model), staging / "model.onnx", params.export.opset, encoder)
         ort_backend = OrtBackend(create_session(staging / "model.onnx", "cpu"), "ort_fp32")
         report = parity_report(TorchBackend(model), ort_backend, test.sequences, encoder.vocab.pad_id)
         write_json(layout.parity_report(run), report)

@@ -11,7 +11,7 @@ from seqlab.checkpoint import load_checkpoint
 from seqlab.inference.bundle import CHECKSUMS, MODEL_FILES
 from seqlab.io import atomic_path, read_json, sha256_file, write_json, write_text
 from seqlab.paths import Layout
-from seqlab.text.encoding import CHARS_FILE
+from seqlab.text.encoding import CHARS_FILE, PAIRS_FILE
 from seqlab.training.tracking import git_commit
 
 
@@ -82,6 +82,13 @@ def _caveat(config: dict[str, Any]) -> str:
             "classified less well.")
 
 
+def _tokens_input(model: dict[str, Any]) -> str:
+    """The ``tokens`` input's layout: ids, or rows of [token, pair?, characters?] per position."""
+    columns = ["token"] + (["pair"] if model.get("pair_embed_dim") else [])
+    columns += [f"{model['max_word_chars']} chars"] if model.get("char_embed_dim") else []
+    return "int64 [batch, time]" if len(columns) == 1 else f"int64 [batch, time, {' + '.join(columns)}]"
+
+
 def write_bundle(layout: Layout, task: str, run: str, out_dir: Path) -> Path:
     """Assemble ``out_dir`` from run outputs atomically and return it."""
     payload = load_checkpoint(layout.checkpoint(run))
@@ -90,8 +97,7 @@ def write_bundle(layout: Layout, task: str, run: str, out_dir: Path) -> Path:
         "task": task, "run": run, "structure": spec["structure"], "labels": spec["labels"],
         "tokenizer": spec["tokenizer"], "max_len": spec["max_len"], "model": spec["model"],
         "tag_scheme": spec.get("tag_scheme", "tags"),
-        "inputs": {"tokens": "int64 [batch, time, 1 + max_word_chars]" if spec["model"].get("char_embed_dim")
-                   else "int64 [batch, time]", "lengths": "int64 [batch]"},
+        "inputs": {"tokens": _tokens_input(spec["model"]), "lengths": "int64 [batch]"},
         "outputs": {"logits": "float32 [batch, time, labels]" if spec["structure"] == "tag"
                     else "float32 [batch, labels]"},
     }
@@ -104,6 +110,8 @@ def write_bundle(layout: Layout, task: str, run: str, out_dir: Path) -> Path:
     }
     if spec["model"].get("char_embed_dim"):
         sources[CHARS_FILE] = layout.vocab(task) / CHARS_FILE
+    if spec["model"].get("pair_embed_dim"):
+        sources[PAIRS_FILE] = layout.vocab(task) / PAIRS_FILE
     with atomic_path(out_dir) as staging:
         staging.mkdir()
         for name, path in sources.items():

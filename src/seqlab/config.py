@@ -109,6 +109,8 @@ class ModelConfig(_Strict):
     impl: Literal["fused", "scratch"] = Field(
         "fused", description="fused torch kernels, or the step-by-step equations of seqlab.models.cells")
     pooling: Literal["last", "mean", "max"] = Field("last", description="classifiers: states -> one vector")
+    pair_embed_dim: int = Field(
+        0, ge=0, description="taggers: also embed each token joined with the next (character bigrams); 0 = off")
     char_embed_dim: int = Field(
         0, ge=0, description="taggers: embed each word's characters too (a char CNN); 0 = word embeddings only")
     char_channels: int = Field(64, ge=1, description="char CNN filters: the size of each word's character feature")

@@ -148,6 +148,7 @@ def test_taggers_through_every_stage(project: Path) -> None:
     assert json.loads((project / "metrics/baseline/seg.json").read_text())["test_word_f1"] > 0.8
     summary = (project / "reports/summary.md").read_text()
     assert "## Task `pos`" in summary and "accuracy on words unseen in training" in summary and "word F1" in summary
+    assert "| `n` |" in summary  # the per-tag table of the pos champion
     assert (project / "reports/plots/seg_confusion.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -158,6 +159,7 @@ def test_tagger_bundles_predict(project: Path, run) -> None:
     assert all(pair.rsplit("/", 1)[1] in yaml.safe_load((project / "params.yaml").read_text())["tasks"]["pos"]["labels"]
                for pair in pairs)
     assert "chars.json" in (project / "dist/pos/SHA256SUMS").read_text()
+    assert "pairs.json" in (project / "dist/seg/SHA256SUMS").read_text()
     seg = run(["seqlab", "predict", "--bundle", str(project / "dist/seg"), "迈向充满希望的新世纪"], project)
     assert "".join(seg.stdout.split()) == "迈向充满希望的新世纪" and len(seg.stdout.split()) > 1
 

@@ -27,7 +27,7 @@ def bundle(tmp_path_factory) -> tuple[Path, torch.nn.Module, Vocab]:
     torch.manual_seed(0)
     model = build_model("classify", ModelConfig(cell="lstm", embed_dim=8, hidden=8, bidirectional=True),
                         vocab_size=len(vocab), num_classes=2).eval()
-    export_model(model, folder / "model.onnx", 17, len(vocab))
+    export_model(model, folder / "model.onnx", 17, TextEncoder("char", vocab, 5))
     quantize_int8(folder / "model.onnx", folder / "model.int8.onnx")
     convert_fp16(folder / "model.onnx", folder / "model.fp16.onnx")
     vocab.save(folder / "vocab.json")

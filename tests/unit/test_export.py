@@ -15,7 +15,10 @@ from seqlab.export.quantize import convert_fp16, quantize_int8
 from seqlab.inference.backends import OrtBackend, TorchBackend, batched_logits
 from seqlab.inference.sessions import create_session, session_provider
 from seqlab.models.registry import build_model
+from seqlab.text.encoding import TextEncoder
+from seqlab.text.vocab import SPECIALS, Vocab
 
+VOCAB_200 = Vocab([*SPECIALS, *map(str, range(196))])
 NATIVE_OP = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
@@ -31,7 +34,7 @@ def _export(cell: str, bidirectional: bool, hidden: int, folder: Path) -> tuple[
     torch.manual_seed(0)
     config = ModelConfig(cell=cell, embed_dim=32, hidden=hidden, layers=2, bidirectional=bidirectional, pooling="max")
     model = build_model("classify", config, vocab_size=200, num_classes=2, pad_id=0).eval()
-    export_model(model, folder / "model.onnx", 17, vocab_size=200)
+    export_model(model, folder / "model.onnx", 17, TextEncoder("char", VOCAB_200, 64))
     return cell, model, folder / "model.onnx", 2 * (2 if bidirectional else 1)
 
 

@@ -20,30 +20,36 @@ from seqlab.io import sha256_file, write_json
 from seqlab.models.registry import build_model
 from seqlab.text.dataset import IGNORE_INDEX, EncodedSplit, load_encoded_split
 from seqlab.text.encoding import CHARS_FILE, TextEncoder, pad_batch
+from seqlab.text.tokenizers import next_pairs
 from seqlab.text.vocab import Vocab
 from seqlab.training.splits import epoch_batches, sequence_loss
 
 WORDS = ["迈向", "充满", "希望", "的", "新", "世纪", "一九九八年", "新年", "讲话"]
 CHARS = Vocab.build([list("".join(WORDS))])
 VOCAB = Vocab.build([WORDS])
+PAIRS = Vocab.build([next_pairs(WORDS)])
 CHAR_TAGGER = ModelConfig(cell="lstm", embed_dim=8, hidden=10, bidirectional=True, layers=2,
                           char_embed_dim=6, char_channels=5, max_word_chars=4)
+PAIR_TAGGER = ModelConfig(cell="gru", embed_dim=8, hidden=10, bidirectional=True, pair_embed_dim=4)
 TAGGERS = [
     ModelConfig(cell="gru", embed_dim=8, hidden=10, bidirectional=True),
     ModelConfig(cell="rnn_tanh", embed_dim=8, hidden=10, layers=2),
     CHAR_TAGGER,
+    PAIR_TAGGER,
+    PAIR_TAGGER.model_copy(update={"char_embed_dim": 3, "max_word_chars": 3}),
 ]
 
 
 def _tagger(config: ModelConfig) -> torch.nn.Module:
     torch.manual_seed(0)
-    sizes = {"char_vocab_size": len(CHARS)} if config.char_embed_dim else {}
+    sizes = {"char_vocab_size": len(CHARS), "pair_vocab_size": len(PAIRS)}
     return build_model("tag", config, vocab_size=len(VOCAB), num_classes=5, pad_id=0, **sizes).eval()
 
 
 def _encoder(config: ModelConfig) -> TextEncoder:
     chars = CHARS if config.char_embed_dim else None
-    return TextEncoder("whitespace", VOCAB, 50, chars, config.max_word_chars if chars else 0)
+    pairs = PAIRS if config.pair_embed_dim else None
+    return TextEncoder("whitespace", VOCAB, 50, chars, config.max_word_chars if chars else 0, pairs)
 
 
 def _sentences(count: int, seed: int, config: ModelConfig) -> list:
@@ -64,7 +70,20 @@ def test_encoder_rows_carry_each_words_characters() -> None:
     assert tokens.shape == (2, 3, 5) and lengths.tolist() == [3, 1] and (tokens[1, 1:] == 0).all()
 
 
-@pytest.mark.parametrize("config", TAGGERS, ids=lambda c: f"{c.cell}-bi{int(c.bidirectional)}-chars{c.char_embed_dim}")
+def test_pair_column_joins_each_token_with_the_next() -> None:
+    encoder = TextEncoder("char", VOCAB, 50, CHARS, 2, PAIRS)
+    rows = encoder.encode_tokens(["新", "世纪", "讲话"])
+    assert [row[1] for row in rows] == PAIRS.encode(["新世纪", "世纪讲话", "讲话"])
+    assert [row[2:] for row in rows] == [CHARS.encode(["新"]) + [0], CHARS.encode(["世", "纪"]),
+                                         CHARS.encode(["讲", "话"])]
+    assert next_pairs(list("迈向")) == ["迈向", "向"]
+
+
+def _tagger_id(c: ModelConfig) -> str:
+    return f"{c.cell}-bi{int(c.bidirectional)}-pairs{c.pair_embed_dim}-chars{c.char_embed_dim}"
+
+
+@pytest.mark.parametrize("config", TAGGERS, ids=_tagger_id)
 def test_tag_logits_do_not_depend_on_padding(config: ModelConfig) -> None:
     # Guards: padding (or a neighbour's padding characters) leaking into a token's tag.
     model = _tagger(config)
@@ -105,13 +124,12 @@ def test_tag_batches_pad_targets_and_drop_only_word_ids(tmp_path: Path) -> None:
     assert torch.equal(tokens[..., 1:], encoded[order][..., 1:])  # ... characters kept
 
 
-@pytest.fixture(scope="module", params=[TAGGERS[0], CHAR_TAGGER], ids=["gru", "lstm-chars"])
+@pytest.fixture(scope="module", params=[TAGGERS[0], CHAR_TAGGER, TAGGERS[-1]], ids=_tagger_id)
 def exported(request, tmp_path_factory):
     config = request.param
     folder = tmp_path_factory.mktemp("tagger")
     model = _tagger(config)
-    export_model(model, folder / "model.onnx", 17, len(VOCAB), len(CHARS) if config.char_embed_dim else 0,
-                 config.max_word_chars if config.char_embed_dim else 0)
+    export_model(model, folder / "model.onnx", 17, _encoder(config))
     return config, model, folder
 
 
@@ -140,17 +158,17 @@ def test_int8_tagger_is_smaller_and_close(exported, tmp_path: Path) -> None:
 
 
 def _write_bundle(folder: Path, model: torch.nn.Module, config: ModelConfig, tag_scheme: str, labels: list[str],
-                  vocab: Vocab, tokenizer: str) -> None:
+                  encoder: TextEncoder) -> None:
     uses_chars = bool(config.char_embed_dim)
-    export_model(model, folder / "model.onnx", 17, len(vocab), len(CHARS) if uses_chars else 0,
-                 config.max_word_chars if uses_chars else 0)
+    vocab = encoder.vocab
+    export_model(model, folder / "model.onnx", 17, encoder)
     quantize_int8(folder / "model.onnx", folder / "model.int8.onnx")
     convert_fp16(folder / "model.onnx", folder / "model.fp16.onnx")
     vocab.save(folder / "vocab.json")
     if uses_chars:
         CHARS.save(folder / CHARS_FILE)
     write_json(folder / "config.json", {"structure": "tag", "tag_scheme": tag_scheme, "labels": labels,
-                                        "tokenizer": tokenizer, "max_len": 50, "model": config.model_dump()})
+                                        "tokenizer": encoder.tokenizer, "max_len": 50, "model": config.model_dump()})
     names = sorted(p.name for p in folder.iterdir())
     (folder / "SHA256SUMS").write_text("".join(f"{sha256_file(folder / n)}  {n}\n" for n in names), encoding="utf-8")
 
@@ -158,7 +176,7 @@ def _write_bundle(folder: Path, model: torch.nn.Module, config: ModelConfig, tag
 def test_pos_bundle_tags_each_word_as_the_torch_model_does(tmp_path: Path) -> None:
     labels = ["a", "m", "n", "u", "v"]
     model = _tagger(CHAR_TAGGER)
-    _write_bundle(tmp_path, model, CHAR_TAGGER, "tags", labels, VOCAB, "whitespace")
+    _write_bundle(tmp_path, model, CHAR_TAGGER, "tags", labels, _encoder(CHAR_TAGGER))
     tagger = load_bundle(tmp_path, "cpu")
     assert isinstance(tagger, TaggerBundle) and tagger.precision == "int8"
     text = "迈向 充满 希望 的 新 世纪"
@@ -175,7 +193,7 @@ def test_segmentation_bundle_returns_words_that_rebuild_the_text(tmp_path: Path)
     chars = Vocab.build([list("".join(WORDS))])
     torch.manual_seed(0)
     model = build_model("tag", config, vocab_size=len(chars), num_classes=4, pad_id=0).eval()
-    _write_bundle(tmp_path, model, config, "bmes", ["b", "m", "e", "s"], chars, "char")
+    _write_bundle(tmp_path, model, config, "bmes", ["b", "m", "e", "s"], TextEncoder("char", chars, 50))
     result, = load_bundle(tmp_path, "cpu").predict(["迈向充满希望的新世纪"])
     assert result.tokens == list("迈向充满希望的新世纪") and "".join(result.words) == "迈向充满希望的新世纪"
 

@@ -16,31 +16,20 @@ import torch
 from torch import nn
 
 from seqlab.io import atomic_path
+from seqlab.text.encoding import TextEncoder
 
 INPUT_NAMES = ["tokens", "lengths"]
 OUTPUT_NAMES = ["logits"]
 
 
-def example_input(vocab_size: int, char_vocab_size: int = 0, max_word_chars: int = 0, batch: int = 2,
-                  steps: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded random ``tokens`` (B, T), or (B, T, 1 + max_word_chars) with character ids, and unequal ``lengths``."""
-    generator = torch.Generator().manual_seed(0)
-    tokens = torch.randint(4, max(vocab_size, 5), (batch, steps), generator=generator)  # (B, T)
-    if max_word_chars:
-        chars = torch.randint(1, max(char_vocab_size, 2), (batch, steps, max_word_chars), generator=generator)
-        tokens = torch.cat([tokens.unsqueeze(-1), chars], dim=-1)  # (B, T, 1+L)
-    lengths = torch.linspace(steps, 1, batch).round().long()  # (B,) longest first, so padding is traced
-    return tokens, lengths
-
-
-def export_model(model: nn.Module, path: Path, opset: int, vocab_size: int, char_vocab_size: int = 0,
-                 max_word_chars: int = 0) -> None:
+def export_model(model: nn.Module, path: Path, opset: int, encoder: TextEncoder) -> None:
     """Write ``model`` (tokens, lengths -> logits (B, C) or (B, T, K)) to ``path`` as checked ONNX.
 
-    ``max_word_chars`` > 0: the model reads each word's characters too (tokens (B, T, 1 + chars)).
+    The example input comes from ``encoder``, the one the model reads with, so its shape (ids, or
+    rows of features per position) is the model's own.
     """
     model = model.eval()
-    tokens, lengths = example_input(vocab_size, char_vocab_size, max_word_chars)
+    tokens, lengths = map(torch.from_numpy, encoder.example())  # unequal lengths, so padding is traced
     with torch.no_grad():
         per_position = model(tokens, lengths).dim() == 3  # a tagger: one row of logits per token
     token_axes = {0: "batch", 1: "time"}

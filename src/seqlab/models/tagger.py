@@ -4,9 +4,11 @@ embedding (+ a character CNN per word) -> recurrent encoder -> per-step linear. 
 taggers see the whole sentence at every position; the encoder is exact under padding, so a
 sentence gets the same tags alone or in a padded batch.
 
-Character features (``char_embed_dim > 0``) give a word that was never seen in training a
-representation from its characters (Ma & Hovy 2016 use a char CNN the same way): each position's
-input row is ``[word id, char ids...]`` (see ``seqlab.text.encoding``).
+Extra features per position come as columns of ``tokens`` (B, T, C) (see ``seqlab.text.encoding``):
+- pairs (``pair_embed_dim > 0``): the token joined with the next one, for characters the bigram,
+  the strongest single cue for Chinese word segmentation (Pei et al. 2014, Chen et al. 2015);
+- characters (``char_embed_dim > 0``): a char CNN gives a word never seen in training a
+  representation from its characters (Ma & Hovy 2016 use it the same way).
 """
 
 from __future__ import annotations
@@ -40,26 +42,36 @@ class CharCNN(nn.Module):
 
 
 class SequenceTagger(nn.Module):
-    """Maps token ids (B, T) or (B, T, 1 + chars) and lengths (B,) to tag logits (B, T, K)."""
+    """Maps token ids (B, T) or feature rows (B, T, C) and lengths (B,) to tag logits (B, T, K)."""
 
     def __init__(self, config: ModelConfig, vocab_size: int, num_classes: int, pad_id: int = 0,
-                 char_vocab_size: int = 0) -> None:
+                 char_vocab_size: int = 0, pair_vocab_size: int = 0) -> None:
         super().__init__()
         if config.char_embed_dim and char_vocab_size < 1:
             raise ValueError("char_embed_dim > 0 needs a character vocabulary (char_vocab_size)")
+        if config.pair_embed_dim and pair_vocab_size < 1:
+            raise ValueError("pair_embed_dim > 0 needs a vocabulary of token pairs (pair_vocab_size)")
         self.embed = nn.Embedding(vocab_size, config.embed_dim, padding_idx=pad_id)
+        self.pairs = nn.Embedding(pair_vocab_size, config.pair_embed_dim, padding_idx=pad_id) \
+            if config.pair_embed_dim else None
         self.chars = (CharCNN(char_vocab_size, config.char_embed_dim, config.char_channels, pad_id)
                       if config.char_embed_dim else None)
-        width = config.embed_dim + (config.char_channels if self.chars is not None else 0)
+        width = (config.embed_dim + (config.pair_embed_dim if self.pairs is not None else 0)
+                 + (config.char_channels if self.chars is not None else 0))
         self.encoder = RecurrentEncoder(config, width)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(self.encoder.output_size, num_classes)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Tag logits at every position; values at padding positions are meaningless."""
-        if self.chars is not None:
-            x = torch.cat([self.embed(tokens[..., 0]), self.chars(tokens[..., 1:])], dim=-1)  # (B, T, E+K)
-        else:
+        if tokens.dim() == 2:
             x = self.embed(tokens)  # (B, T, E)
+        else:
+            features = [self.embed(tokens[..., 0])]  # (B, T, E)
+            if self.pairs is not None:
+                features.append(self.pairs(tokens[..., 1]))  # (B, T, P)
+            if self.chars is not None:
+                features.append(self.chars(tokens[..., 2 if self.pairs is not None else 1 :]))  # (B, T, K)
+            x = torch.cat(features, dim=-1)  # (B, T, E+P+K)
         states = self.encoder(self.dropout(x), lengths)  # (B, T, D*H)
         return self.head(self.dropout(states))  # (B, T, num_classes)

@@ -170,8 +170,9 @@ TAGGING_FIGURES: dict[str, str] = {
 }
 
 
-def _tagging_lines(results: TaskResults, champion: str) -> list[str]:
-    """For a tag task: the champion's unseen-word accuracy or word F1 beside the baseline's."""
+def _tagging_lines(results: TaskResults, champion: str, most: int = 12) -> list[str]:
+    """For a tag task: the champion's unseen-word accuracy or word F1 beside the baseline's, and its
+    precision, recall and F1 on the ``most`` most frequent tags."""
     best = next(result for result in results.runs if result.run == champion)
     scores = best.evaluation["backends"]["ort_int8"]
     found = [(key, label) for key, label in TAGGING_FIGURES.items() if scores.get(key) is not None]
@@ -180,7 +181,15 @@ def _tagging_lines(results: TaskResults, champion: str) -> list[str]:
     said = ", ".join(f"{label} {scores[key]:.4f}" for key, label in found)
     base = ", ".join(f"{label} {results.baseline[f'test_{key}']:.4f}" for key, label in found
                      if results.baseline.get(f"test_{key}") is not None)
-    return [f"Tagging figures, test split: champion (ORT int8) {said}" + (f"; baseline {base}." if base else "."), ""]
+    lines = [f"Tagging figures, test split: champion (ORT int8) {said}" + (f"; baseline {base}." if base else "."), ""]
+    per_tag = sorted(scores.get("per_tag", {}).items(), key=lambda item: -item[1]["support"])[:most]
+    if per_tag:
+        lines += [f"Champion per tag ({len(per_tag)} most frequent tags in the test split):", "",
+                  "| tag | test tokens | precision | recall | F1 |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| `{tag}` | {row['support']:,} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} |"
+                  for tag, row in per_tag]
+        lines.append("")
+    return lines
 
 
 LEGEND = """\

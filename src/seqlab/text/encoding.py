@@ -1,9 +1,11 @@
 """Text -> ids, padding, and length-bucketed batching, shared by training and inference.
 
-A sequence is encoded as one id per position, or, for a model that also reads the characters of
-each word (a part-of-speech tagger), one row per position: ``[word id, char id, ..., char id]`` of
-fixed width ``1 + max_word_chars``. Batches of the first kind are (B, T), of the second (B, T, C):
-either way the model's inputs stay ``tokens`` and ``lengths``.
+A sequence is encoded as one id per position, or, for a tagger that reads more than its tokens, one
+row per position of fixed width: ``[token id, pair id?, char ids...?]`` where the *pair* is the
+token joined with the next one (for characters: the bigram, the strongest single cue for Chinese
+word segmentation) and the *chars* are the token's own characters (for words: what lets a tagger
+handle a word it never saw). Batches of the first kind are (B, T), of the second (B, T, C): either
+way the model's inputs stay ``tokens`` and ``lengths``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from seqlab.text.tokenizers import get_tokenizer
+from seqlab.text.tokenizers import get_tokenizer, next_pairs
 from seqlab.text.vocab import Vocab
 
 CHARS_FILE = "chars.json"
 """The character vocabulary beside a token vocabulary (vocab stage output and bundles alike)."""
+PAIRS_FILE = "pairs.json"
+"""The vocabulary of token pairs (each token joined with the next) beside a token vocabulary."""
 
 Encoded = list[int] | list[list[int]]
 
@@ -29,7 +33,7 @@ Encoded = list[int] | list[list[int]]
 class TextEncoder:
     """Turns raw text into model ids: tokenize, truncate to ``max_len``, map through the vocabulary.
 
-    With ``chars`` each position also carries the ids of its token's characters (see the module docstring).
+    With ``pairs`` and/or ``chars`` each position becomes a row (see the module docstring).
     """
 
     tokenizer: str
@@ -37,6 +41,7 @@ class TextEncoder:
     max_len: int
     chars: Vocab | None = None
     max_word_chars: int = 0
+    pairs: Vocab | None = None
 
     def __post_init__(self) -> None:
         if self.chars is not None and self.max_word_chars < 2:
@@ -56,9 +61,15 @@ class TextEncoder:
         """Ids of already-tokenized text, truncated to ``max_len``."""
         tokens = tokens[: self.max_len]
         ids = self.vocab.encode(tokens)
-        if self.chars is None:
+        if self.chars is None and self.pairs is None:
             return ids
-        return [[word, *self.word_chars(token)] for word, token in zip(ids, tokens, strict=True)]
+        columns: list[Sequence[int]] = [ids]
+        if self.pairs is not None:
+            columns.append(self.pairs.encode(next_pairs(tokens)))
+        rows = [list(row) for row in zip(*columns, strict=True)]
+        if self.chars is not None:
+            rows = [row + self.word_chars(token) for row, token in zip(rows, tokens, strict=True)]
+        return rows
 
     def tokens(self, text: str) -> list[str]:
         """The tokens of raw text, truncated to ``max_len``; empty or whitespace-only text is a ValueError."""
@@ -71,14 +82,21 @@ class TextEncoder:
         """Ids of raw text; empty or whitespace-only text is a ValueError."""
         return self.encode_tokens(self.tokens(text))
 
+    def example(self, lengths: Sequence[int] = (7, 1), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """A padded batch of random vocabulary tokens with these ``lengths``: an input shaped exactly as
+        the model takes it (for export)."""
+        rng = random.Random(seed)
+        words = self.vocab.tokens[len(self.vocab.specials) :] or self.vocab.tokens
+        return pad_batch([self.encode_tokens(rng.choices(words, k=n)) for n in lengths], self.vocab.pad_id)
+
 
 def load_encoder(folder: Path, vocab_file: str, tokenizer: str, max_len: int, model: Mapping[str, Any]) -> TextEncoder:
-    """The encoder a model was trained with: ``folder``/``vocab_file``, plus ``chars.json`` when the
-    model config (``model``, as in a checkpoint or bundle) reads characters."""
+    """The encoder a model was trained with: ``folder``/``vocab_file``, plus ``pairs.json`` and
+    ``chars.json`` when the model config (``model``, as in a checkpoint or bundle) reads them."""
     vocab = Vocab.load(folder / vocab_file)
-    if not model.get("char_embed_dim"):
-        return TextEncoder(tokenizer, vocab, max_len)
-    return TextEncoder(tokenizer, vocab, max_len, Vocab.load(folder / CHARS_FILE), int(model["max_word_chars"]))
+    chars = Vocab.load(folder / CHARS_FILE) if model.get("char_embed_dim") else None
+    pairs = Vocab.load(folder / PAIRS_FILE) if model.get("pair_embed_dim") else None
+    return TextEncoder(tokenizer, vocab, max_len, chars, int(model["max_word_chars"]) if chars else 0, pairs)
 
 
 def pad_batch(sequences: Sequence[Encoded], pad_id: int) -> tuple[np.ndarray, np.ndarray]:

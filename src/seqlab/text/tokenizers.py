@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -19,12 +19,17 @@ def char_tokens(text: str) -> list[str]:
     return list(text)
 
 
+def next_pairs(tokens: Sequence[str]) -> list[str]:
+    """One pair per position: the token joined with the next one (the last token alone)."""
+    return [token + following for token, following in zip(tokens, [*tokens[1:], ""], strict=True)]
+
+
 def char_bigram_tokens(text: str) -> list[str]:
     """One token per character position: that character and the next (the last one alone).
 
     Gives a recurrent model word-like units without a segmenter, one token per character.
     """
-    return [text[i : i + 2] for i in range(len(text))]
+    return next_pairs(list(text))
 
 
 def jieba_tokens(text: str) -> list[str]:

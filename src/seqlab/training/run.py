@@ -55,6 +55,8 @@ def train_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokeni
     sizes = {"vocab_size": len(vocab), "num_classes": len(task.labels), "pad_id": vocab.pad_id}
     if encoder.chars is not None:
         sizes["char_vocab_size"] = len(encoder.chars)
+    if encoder.pairs is not None:
+        sizes["pair_vocab_size"] = len(encoder.pairs)
     spec = ModelSpec(
         structure=task.structure, task=run.task, run=run_name, model=run.model.model_dump(), sizes=sizes,
         labels=task.labels, tokenizer=task.tokenizer, max_len=task.max_len, train=run.train.model_dump(),
