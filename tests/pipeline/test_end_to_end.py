@@ -129,8 +129,13 @@ def test_taggers_through_every_stage(project: Path) -> None:
     # Guards: a tag task that skips a stage, scores padding, or whose baseline is not comparable.
     prepared = {task: json.loads((project / f"data/prepared/{task}/manifest.json").read_text())["counts"]
                 for task in ("pos", "seg")}
-    assert {split: c["sentences"] for split, c in prepared["pos"].items()} == {  # one split serves both
-        split: c["sentences"] for split, c in prepared["seg"].items()}
+    texts = {(task, split): {"".join(json.loads(line)["tokens"]) for line in
+                             (project / f"data/prepared/{task}/{split}.jsonl").read_text().splitlines()}
+             for task in ("pos", "seg") for split in ("train", "valid", "test")}
+    for (task, split), sentences in texts.items():  # one split serves both: no sentence crosses splits
+        other = "seg" if task == "pos" else "pos"
+        assert all(not sentences & texts[other, s] for s in ("train", "valid", "test") if s != split)
+    assert len(texts["pos", "test"] & texts["seg", "test"]) > 0.99 * len(texts["pos", "test"])
     for run, task in TAGGERS.items():
         evaluation = json.loads((project / f"metrics/eval/{run}.json").read_text())
         backends = evaluation["backends"]
