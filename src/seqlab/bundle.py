@@ -52,7 +52,7 @@ def model_card(task: str, run: str, config: dict[str, Any], evaluation: dict[str
 | --- | --- | --- | {' | '.join('---' for _ in batches)} |
 {rows}
 
-ONNX Runtime matches PyTorch within {parity['max_abs_diff']:.1e} (max |logit difference|), with
+{_tagging_line(backends)}ONNX Runtime matches PyTorch within {parity['max_abs_diff']:.1e} (max |logit difference|), with
 {_percent(parity['agreement'])} prediction agreement. Sizes: fp32 {sizes['fp32'] / 1e6:.2f} MB,
 int8 {sizes['int8'] / 1e6:.2f} MB, fp16 {sizes['fp16'] / 1e6:.2f} MB.
 
@@ -61,6 +61,19 @@ int8 {sizes['int8'] / 1e6:.2f} MB, fp16 {sizes['fp16'] / 1e6:.2f} MB.
 `seqlab predict --bundle <this folder> "text"` runs the fp16 model on CUDA when a GPU is present and
 the int8 model on the CPU otherwise. {_caveat(config)}
 """
+
+
+def _tagging_line(backends: dict[str, Any]) -> str:
+    """For a tagger: the int8 model's accuracy on words unseen in training, or its word F1 (segmentation)."""
+    int8 = backends.get("ort_int8", {})
+    figures = []
+    if int8.get("oov_accuracy") is not None:
+        figures.append(f"accuracy on the {int8['oov_tokens']:,} test tokens unseen in training "
+                       f"{_percent(int8['oov_accuracy'])}")
+    if int8.get("word_f1") is not None:
+        figures.append(f"word precision {_percent(int8['word_precision'])}, recall {_percent(int8['word_recall'])}, "
+                       f"F1 {_percent(int8['word_f1'])}")
+    return f"int8 model: {'; '.join(figures)}.\n\n" if figures else ""
 
 
 def _task_line(config: dict[str, Any]) -> str:

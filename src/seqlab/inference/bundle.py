@@ -1,9 +1,10 @@
 """Load a deployment bundle (written by ``seqlab bundle``) and predict with it.
 
 A bundle is a folder: ONNX models (fp32, int8, fp16), the vocabulary (and ``chars.json`` /
-``pairs.json`` for a tagger that reads characters / token pairs), ``config.json``, a model card and ``SHA256SUMS``. Loading checks every
-file against SHA256SUMS, then picks the model for the provider that really loads: fp16 on CUDA,
-int8 on the CPU. ``load_bundle`` returns a classifier or a tagger, as the bundle's config says.
+``pairs.json`` for a tagger that reads characters / token pairs), ``config.json``, a model card
+and ``SHA256SUMS``. Loading checks every file against SHA256SUMS, then picks the model for the
+provider that really loads: fp16 on CUDA, int8 on the CPU. ``load_bundle`` returns a classifier
+or a tagger, as the bundle's config says.
 """
 
 from __future__ import annotations
