@@ -151,6 +151,7 @@ def test_int8_tagger_is_smaller_and_close(exported, tmp_path: Path) -> None:
     quantize_int8(folder / "model.onnx", tmp_path / "model.int8.onnx")
     ops = op_counts(tmp_path / "model.int8.onnx")
     assert ops.get("DynamicQuantizeLSTM", 0) == (2 * 2 if config.cell == "lstm" else 0) and "GRU" not in ops
+    assert "ConvInteger" not in ops and ops.get("Conv", 0) == (1 if config.char_embed_dim else 0)  # char CNN: float
     sentences = _sentences(40, 3, config)
     fp32 = batched_outputs(OrtBackend(create_session(folder / "model.onnx", "cpu")), sentences, 0)
     int8 = batched_outputs(OrtBackend(create_session(tmp_path / "model.int8.onnx", "cpu")), sentences, 0)
