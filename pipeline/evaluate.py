@@ -8,8 +8,9 @@ from seqlab.entry import run_entry
 from seqlab.evaluation.evaluate import evaluate_backends, int8_drop_points, tracking_metrics
 from seqlab.inference.backends import OrtBackend, TorchBackend
 from seqlab.inference.sessions import create_session, cuda_available, session_provider
-from seqlab.io import read_json, read_jsonl, write_json
+from seqlab.io import read_json, write_json
 from seqlab.paths import Layout, repo_root, tracking_uri
+from seqlab.text.dataset import token_set
 from seqlab.training.run import VARIANT_KEYS
 from seqlab.training.splits import load_run_split
 from seqlab.training.tracking import reopen_run
@@ -24,7 +25,7 @@ def main(run: str) -> None:
         torch.set_num_threads(config.threads)
     model, spec = load_model(layout.checkpoint(run))
     test, encoder = load_run_split(spec, layout.tokenized(spec.task), layout.vocab(spec.task), "test")
-    known = {token for _, row in read_jsonl(layout.tokenized(spec.task) / "train.jsonl") for token in row["tokens"]}
+    known = token_set(layout.tokenized(spec.task) / "train.jsonl")
     quantized = layout.quantized_dir(run)
     fp32 = create_session(layout.onnx_model(run), "cpu", config.threads)
     backends = [

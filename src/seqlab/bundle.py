@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from seqlab.checkpoint import load_checkpoint
-from seqlab.inference.bundle import CHECKSUMS, MODEL_FILES
+from seqlab.inference.bundle import BUNDLE_VOCAB, CHECKSUMS, MODEL_FILES
 from seqlab.io import atomic_path, read_json, sha256_file, write_json, write_text
 from seqlab.paths import Layout
-from seqlab.text.encoding import CHARS_FILE, PAIRS_FILE
+from seqlab.text.vocab import CHARS_FILE, PAIRS_FILE, TOKENS_FILE
 from seqlab.training.tracking import git_commit
 
 
@@ -119,7 +119,7 @@ def write_bundle(layout: Layout, task: str, run: str, out_dir: Path) -> Path:
         MODEL_FILES["fp32"]: layout.onnx_model(run),
         MODEL_FILES["int8"]: layout.quantized_dir(run) / MODEL_FILES["int8"],
         MODEL_FILES["fp16"]: layout.quantized_dir(run) / MODEL_FILES["fp16"],
-        "vocab.json": layout.vocab(task) / "tokens.json",
+        BUNDLE_VOCAB: layout.vocab(task) / TOKENS_FILE,
     }
     if spec["model"].get("char_embed_dim"):
         sources[CHARS_FILE] = layout.vocab(task) / CHARS_FILE

@@ -10,7 +10,7 @@ import torch
 from seqlab.config import ModelConfig
 from seqlab.export.onnx_export import export_model
 from seqlab.export.quantize import convert_fp16, quantize_int8
-from seqlab.inference.backends import TorchBackend, batched_logits, softmax
+from seqlab.inference.backends import TorchBackend, batched_outputs, softmax, stack_rows
 from seqlab.inference.bundle import ClassifierBundle, verify_checksums
 from seqlab.io import InputError, sha256_file, write_json
 from seqlab.models.registry import build_model
@@ -43,7 +43,8 @@ def test_predict_on_cpu_uses_int8(bundle) -> None:
     assert classifier.provider == "CPUExecutionProvider" and classifier.precision == "int8"
     predictions = classifier.predict(TEXTS)
     encoder = TextEncoder("char", vocab, 5)
-    expected = softmax(batched_logits(TorchBackend(model), [encoder.encode(t) for t in TEXTS], vocab.pad_id))
+    sequences = [encoder.encode(t) for t in TEXTS]
+    expected = softmax(stack_rows(batched_outputs(TorchBackend(model), sequences, vocab.pad_id)))
     got = np.array([[p.probabilities["neg"], p.probabilities["pos"]] for p in predictions])
     np.testing.assert_allclose(got, expected, atol=0.02)  # int8 is close to the fp32 torch model
     assert all(p.probability == max(p.probabilities.values()) for p in predictions)

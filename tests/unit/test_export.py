@@ -12,7 +12,7 @@ from seqlab.entry import StageError
 from seqlab.export.onnx_export import export_model, op_counts
 from seqlab.export.parity import check_parity, parity_report
 from seqlab.export.quantize import convert_fp16, quantize_int8
-from seqlab.inference.backends import OrtBackend, TorchBackend, batched_logits
+from seqlab.inference.backends import OrtBackend, TorchBackend, batched_outputs, stack_rows
 from seqlab.inference.sessions import create_session, session_provider
 from seqlab.models.registry import build_model
 from seqlab.text.encoding import TextEncoder
@@ -75,8 +75,8 @@ def test_padding_is_exact_in_onnx_runtime(exported) -> None:
     _, _, path, _ = exported
     backend = OrtBackend(create_session(path, "cpu"))
     sequences = _sequences(20, 2)
-    batched = batched_logits(backend, sequences, pad_id=0, batch_size=20)
-    alone = batched_logits(backend, sequences, pad_id=0, batch_size=1)
+    batched = stack_rows(batched_outputs(backend, sequences, pad_id=0, batch_size=20))
+    alone = stack_rows(batched_outputs(backend, sequences, pad_id=0, batch_size=1))
     np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
 
 
@@ -118,9 +118,9 @@ def test_int8_and_fp16_files(wide, tmp_path: Path) -> None:
     assert len(recurrent) == recurrent_nodes and not float_weights & {n.input[i] for n in recurrent for i in (1, 2)}
     int8_backend, fp32_backend = OrtBackend(create_session(int8_path, "cpu")), OrtBackend(create_session(path, "cpu"))
     sequences = _sequences(100, 4)
-    fp32 = batched_logits(fp32_backend, sequences, 0)  # matches torch (parity test above)
+    fp32 = stack_rows(batched_outputs(fp32_backend, sequences, 0))  # matches torch (parity test above)
     for batch_size in (1, 64):  # both sides of the int8 GRU/RNN batch switch
-        int8 = batched_logits(int8_backend, sequences, 0, batch_size)
+        int8 = stack_rows(batched_outputs(int8_backend, sequences, 0, batch_size))
         assert np.abs(int8 - fp32).max() < 0.05  # int8 is close, not equal
         assert (int8.argmax(axis=1) == fp32.argmax(axis=1)).mean() >= 0.95  # random weights: some near-ties
     assert tmp_path.joinpath("m.fp16.onnx").stat().st_size < 0.6 * path.stat().st_size

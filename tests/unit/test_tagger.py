@@ -19,9 +19,9 @@ from seqlab.inference.sessions import create_session
 from seqlab.io import sha256_file, write_json
 from seqlab.models.registry import build_model
 from seqlab.text.dataset import IGNORE_INDEX, EncodedSplit, load_encoded_split
-from seqlab.text.encoding import CHARS_FILE, TextEncoder, pad_batch
+from seqlab.text.encoding import TextEncoder, pad_batch
 from seqlab.text.tokenizers import next_pairs
-from seqlab.text.vocab import Vocab
+from seqlab.text.vocab import CHARS_FILE, Vocab
 from seqlab.training.splits import epoch_batches, sequence_loss
 
 WORDS = ["迈向", "充满", "希望", "的", "新", "世纪", "一九九八年", "新年", "讲话"]
@@ -145,7 +145,7 @@ def test_onnx_tagger_matches_torch_and_stays_exact_under_padding(exported) -> No
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
-def test_int8_tagger_is_smaller_and_close(exported, tmp_path: Path) -> None:
+def test_int8_tagger_keeps_the_char_cnn_float_and_stays_close(exported, tmp_path: Path) -> None:
     config, model, folder = exported
     # (File sizes are checked on wider models in test_export: graph overhead dominates these tiny ones.)
     quantize_int8(folder / "model.onnx", tmp_path / "model.int8.onnx")

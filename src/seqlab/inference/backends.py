@@ -62,13 +62,6 @@ def batched_outputs(
     return outputs
 
 
-def batched_logits(
-    backend: Backend, sequences: Sequence[Encoded], pad_id: int, batch_size: int = 128
-) -> np.ndarray:
-    """Every output row stacked: (N, C) for a classifier, (total tokens, K) for a tagger."""
-    return stack_rows(batched_outputs(backend, sequences, pad_id, batch_size))
-
-
 def stack_rows(outputs: Sequence[np.ndarray]) -> np.ndarray:
     """Per-sequence outputs as one (rows, classes) array: a row per sequence, or per token for taggers."""
     return np.concatenate([output.reshape(-1, output.shape[-1]) for output in outputs])

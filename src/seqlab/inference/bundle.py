@@ -25,6 +25,7 @@ from seqlab.text.encoding import load_encoder
 logger = logging.getLogger(__name__)
 
 CHECKSUMS = "SHA256SUMS"
+BUNDLE_VOCAB = "vocab.json"
 MODEL_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
 
 
@@ -70,8 +71,8 @@ class BundleModel:
         self.folder = folder
         self.config: dict[str, Any] = read_json(folder / "config.json")
         self.labels: list[str] = self.config["labels"]
-        self.encoder = load_encoder(folder, "vocab.json", self.config["tokenizer"], self.config["max_len"],
-                                    self.config.get("model", {}))
+        self.encoder = load_encoder(folder, self.config["tokenizer"], self.config["max_len"],
+                                    self.config.get("model", {}), BUNDLE_VOCAB)
         if provider not in ("auto", "cuda", "cpu"):
             raise ValueError(f"provider must be auto, cuda or cpu, not '{provider}'")
         use_cuda = provider == "cuda" or (provider == "auto" and cuda_available())

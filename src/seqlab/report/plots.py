@@ -151,8 +151,7 @@ def write_task_plots(results: TaskResults, plot_dir: Path, champion: str | None 
         "size": size_plot(results, plot_dir / f"{results.task}_size.png"),
         "latency": latency_plot(results, plot_dir / f"{results.task}_latency.png"),
     }
-    best = next((result for result in results.runs if result.run == champion), None)
-    confusion = best.evaluation["backends"]["ort_int8"].get("confusion") if best else None
+    confusion = results.run_result(champion).evaluation["backends"]["ort_int8"].get("confusion") if champion else None
     if confusion:
         title = f"{results.task}: tag confusion of {champion} (ORT int8, test split, errors only)"
         plots["confusion"] = confusion_plot(confusion, title, plot_dir / f"{results.task}_confusion.png")

@@ -61,6 +61,13 @@ class TaskResults:
     runs: list[RunResult]
     baseline: dict[str, Any]
 
+    def run_result(self, run: str) -> RunResult:
+        """The result of the run called ``run``; a KeyError when the task has none."""
+        found = next((result for result in self.runs if result.run == run), None)
+        if found is None:
+            raise KeyError(f"task {self.task} has no run {run}")
+        return found
+
     def batch_sizes(self) -> list[int]:
         """Every batch size with a latency measurement in any run, ascending."""
         sizes = {
@@ -173,8 +180,7 @@ TAGGING_FIGURES: dict[str, str] = {
 def _tagging_lines(results: TaskResults, champion: str, most: int = 12) -> list[str]:
     """For a tag task: the champion's unseen-word accuracy or word F1 beside the baseline's, and its
     precision, recall and F1 on the ``most`` most frequent tags."""
-    best = next(result for result in results.runs if result.run == champion)
-    scores = best.evaluation["backends"]["ort_int8"]
+    scores = results.run_result(champion).evaluation["backends"]["ort_int8"]
     found = [(key, label) for key, label in TAGGING_FIGURES.items() if scores.get(key) is not None]
     if not found:
         return []

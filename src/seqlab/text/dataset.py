@@ -42,6 +42,11 @@ class EncodedSplit:
         return padded
 
 
+def token_set(path: Path) -> set[str]:
+    """Every token of a tokenized JSONL split (the words a model saw in training)."""
+    return {token for _, row in read_jsonl(path) for token in row.get("tokens", [])}
+
+
 def load_encoded_split(path: Path, encoder: TextEncoder, labels: list[str],
                        structure: str = "classify") -> EncodedSplit:
     """Read a tokenized JSONL split and encode it; a malformed row is an InputError naming ``path:line``."""

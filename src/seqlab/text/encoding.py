@@ -19,12 +19,7 @@ from typing import Any
 import numpy as np
 
 from seqlab.text.tokenizers import get_tokenizer, next_pairs
-from seqlab.text.vocab import Vocab
-
-CHARS_FILE = "chars.json"
-"""The character vocabulary beside a token vocabulary (vocab stage output and bundles alike)."""
-PAIRS_FILE = "pairs.json"
-"""The vocabulary of token pairs (each token joined with the next) beside a token vocabulary."""
+from seqlab.text.vocab import CHARS_FILE, PAIRS_FILE, TOKENS_FILE, Vocab
 
 Encoded = list[int] | list[list[int]]
 
@@ -90,9 +85,11 @@ class TextEncoder:
         return pad_batch([self.encode_tokens(rng.choices(words, k=n)) for n in lengths], self.vocab.pad_id)
 
 
-def load_encoder(folder: Path, vocab_file: str, tokenizer: str, max_len: int, model: Mapping[str, Any]) -> TextEncoder:
-    """The encoder a model was trained with: ``folder``/``vocab_file``, plus ``pairs.json`` and
-    ``chars.json`` when the model config (``model``, as in a checkpoint or bundle) reads them."""
+def load_encoder(folder: Path, tokenizer: str, max_len: int, model: Mapping[str, Any],
+                 vocab_file: str = TOKENS_FILE) -> TextEncoder:
+    """The encoder a model was trained with: ``folder``/``vocab_file`` (the vocab stage's folder, or a
+    bundle), plus ``pairs.json`` and ``chars.json`` when the model config (``model``, as in a checkpoint
+    or bundle) reads them."""
     vocab = Vocab.load(folder / vocab_file)
     chars = Vocab.load(folder / CHARS_FILE) if model.get("char_embed_dim") else None
     pairs = Vocab.load(folder / PAIRS_FILE) if model.get("pair_embed_dim") else None

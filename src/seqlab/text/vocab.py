@@ -6,10 +6,18 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from seqlab.config import VocabConfig
 from seqlab.io import InputError, read_json, write_json
+from seqlab.text.tokenizers import next_pairs
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS: tuple[str, ...] = (PAD, UNK, BOS, EOS)
+TOKENS_FILE = "tokens.json"
+"""The token vocabulary in the vocab stage's folder."""
+CHARS_FILE = "chars.json"
+"""The characters of the train tokens, beside the token vocabulary (vocab stage output and bundles alike)."""
+PAIRS_FILE = "pairs.json"
+"""The token pairs (each token joined with the next) of the train split, beside the token vocabulary."""
 
 
 class Vocab:
@@ -84,3 +92,14 @@ class Vocab:
             return cls(data["tokens"], data["specials"])
         except (KeyError, TypeError, ValueError) as err:
             raise InputError(f"{path}: not a seqlab vocabulary ({err})") from err
+
+
+def build_vocabularies(train_tokens: Sequence[Sequence[str]], config: VocabConfig) -> dict[str, Vocab]:
+    """Every vocabulary of a task from its train split's tokens, by file name: the tokens, their
+    characters (for taggers that read each word's characters) and the token pairs (each token joined
+    with the next, e.g. character bigrams, for taggers that read them)."""
+    return {
+        TOKENS_FILE: Vocab.build(train_tokens, config.min_freq, config.max_size),
+        CHARS_FILE: Vocab.build((list(token) for tokens in train_tokens for token in tokens), config.min_freq),
+        PAIRS_FILE: Vocab.build((next_pairs(tokens) for tokens in train_tokens), config.min_freq, config.max_size),
+    }

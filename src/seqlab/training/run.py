@@ -48,7 +48,7 @@ def train_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokeni
     Returns the run's summary metrics.
     """
     torch.manual_seed(seed)
-    encoder = load_encoder(vocab_dir, "tokens.json", task.tokenizer, task.max_len, run.model.model_dump())
+    encoder = load_encoder(vocab_dir, task.tokenizer, task.max_len, run.model.model_dump())
     vocab = encoder.vocab
     train = load_encoded_split(tokenized_dir / "train.jsonl", encoder, task.labels, task.structure)
     valid = load_encoded_split(tokenized_dir / "valid.jsonl", encoder, task.labels, task.structure)

@@ -61,13 +61,8 @@ def evaluate_split(model: nn.Module, split: EncodedSplit, pad_id: int, labels: l
     return {f"{prefix}_{key}": value for key, value in scores.items() if isinstance(value, int | float)}
 
 
-def run_encoder(spec: ModelSpec, vocab_dir: Path) -> TextEncoder:
-    """The encoder ``spec``'s model was trained with (vocabularies from the vocab stage's folder)."""
-    return load_encoder(vocab_dir, "tokens.json", spec.tokenizer, spec.max_len, spec.model)
-
-
 def load_run_split(spec: ModelSpec, tokenized_dir: Path, vocab_dir: Path,
                    split: str) -> tuple[EncodedSplit, TextEncoder]:
     """A split of the run's task encoded the way the run's model was trained, and the encoder."""
-    encoder = run_encoder(spec, vocab_dir)
+    encoder = load_encoder(vocab_dir, spec.tokenizer, spec.max_len, spec.model)
     return load_encoded_split(tokenized_dir / f"{split}.jsonl", encoder, spec.labels, spec.structure), encoder
