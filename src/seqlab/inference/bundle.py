@@ -1,15 +1,17 @@
-"""Load a deployment bundle (written by ``seqlab bundle``) and predict with it.
+"""Load a deployment bundle (written by ``seqlab bundle``) and predict or generate with it.
 
-A bundle is a folder: ONNX models (fp32, int8, fp16), the vocabulary (and ``chars.json`` /
-``pairs.json`` for a tagger that reads characters / token pairs), ``config.json``, a model card
-and ``SHA256SUMS``. Loading checks every file against SHA256SUMS, then picks the model for the
-provider that really loads: fp16 on CUDA, int8 on the CPU. ``load_bundle`` returns a classifier
-or a tagger, as the bundle's config says.
+A bundle is a folder: ONNX models (fp32, int8, fp16; for a language model these are its step graph,
+and a conditioned one adds ``condition.onnx``), the vocabulary (and ``chars.json`` / ``pairs.json``
+for a tagger that reads characters / token pairs), ``config.json``, a model card and ``SHA256SUMS``.
+Loading checks every file against SHA256SUMS, then picks the model for the provider that really
+loads: fp16 on CUDA, int8 on the CPU. ``load_bundle`` returns a classifier, a tagger or a generator,
+as the bundle's config says.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,15 +20,19 @@ import numpy as np
 
 from seqlab.evaluation.tagging import bmes_words
 from seqlab.inference.backends import OrtBackend, batched_outputs, softmax
+from seqlab.inference.generate import OrtStepModel, Sampler, TextGenerator
 from seqlab.inference.sessions import CUDA, create_session, cuda_available, session_provider
 from seqlab.io import InputError, read_json, read_lines, sha256_file
 from seqlab.text.encoding import load_encoder
+from seqlab.text.vocab import Vocab
 
 logger = logging.getLogger(__name__)
 
 CHECKSUMS = "SHA256SUMS"
 BUNDLE_VOCAB = "vocab.json"
 MODEL_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
+CONDITION_FILE = "condition.onnx"
+"""A conditioned language model's condition -> state graph (fp32: one embedding row per condition)."""
 
 
 def verify_checksums(folder: Path) -> None:
@@ -63,7 +69,8 @@ class TaggedText:
 
 
 class BundleModel:
-    """A model served from a bundle through ONNX Runtime: checksums checked, encoder and session ready."""
+    """A model served from a bundle through ONNX Runtime: checksums checked, config read, and the
+    session of the model file the provider runs (fp16 on CUDA, int8 on the CPU) ready."""
 
     def __init__(self, folder: Path, provider: str = "auto", threads: int | None = None) -> None:
         folder = Path(folder)
@@ -71,20 +78,33 @@ class BundleModel:
         self.folder = folder
         self.config: dict[str, Any] = read_json(folder / "config.json")
         self.labels: list[str] = self.config["labels"]
-        self.encoder = load_encoder(folder, self.config["tokenizer"], self.config["max_len"],
-                                    self.config.get("model", {}), BUNDLE_VOCAB)
         if provider not in ("auto", "cuda", "cpu"):
             raise ValueError(f"provider must be auto, cuda or cpu, not '{provider}'")
+        if provider == "cuda" and not cuda_available():
+            # Checked before any session is built: ONNX Runtime would fall back to the CPU with the fp16 graph,
+            # and its CPU layout pass crashes the process on fp16 recurrent step graphs (ORT 1.31).
+            raise RuntimeError(f"{folder}: the CUDA execution provider does not load here (is a CUDA 13 / cuDNN 9 "
+                               "GPU present?)")
         use_cuda = provider == "cuda" or (provider == "auto" and cuda_available())
         self.precision = "fp16" if use_cuda else "int8"
-        session = create_session(folder / MODEL_FILES[self.precision], "cuda" if use_cuda else "cpu", threads)
-        self.provider = session_provider(session)
-        self.backend = OrtBackend(session, f"ort_{self.precision}")
+        self.session = create_session(folder / MODEL_FILES[self.precision], "cuda" if use_cuda else "cpu", threads)
+        self.provider = session_provider(self.session)
+        self.name = f"ort_{self.precision}"
         logger.info("%s: %s on %s", folder, MODEL_FILES[self.precision], self.provider)
 
     @property
     def on_gpu(self) -> bool:
         return self.provider == CUDA
+
+
+class TextBundle(BundleModel):
+    """A model that reads whole texts (a classifier or a tagger): the encoder and a batched backend."""
+
+    def __init__(self, folder: Path, provider: str = "auto", threads: int | None = None) -> None:
+        super().__init__(folder, provider, threads)
+        self.encoder = load_encoder(self.folder, self.config["tokenizer"], self.config["max_len"],
+                                    self.config.get("model", {}), BUNDLE_VOCAB)
+        self.backend = OrtBackend(self.session, self.name)
 
     def _tokens(self, texts: list[str]) -> list[list[str]]:
         """Each text's tokens; empty text is a ValueError naming its position."""
@@ -102,7 +122,7 @@ class BundleModel:
         return [softmax(out) for out in batched_outputs(self.backend, sequences, self.encoder.vocab.pad_id)]
 
 
-class ClassifierBundle(BundleModel):
+class ClassifierBundle(TextBundle):
     """A text classifier served from a bundle."""
 
     def predict(self, texts: list[str]) -> list[Prediction]:
@@ -114,7 +134,7 @@ class ClassifierBundle(BundleModel):
         return Prediction(self.labels[best], float(row[best]), dict(zip(self.labels, map(float, row), strict=True)))
 
 
-class TaggerBundle(BundleModel):
+class TaggerBundle(TextBundle):
     """A sequence tagger (part-of-speech tags, or b/m/e/s word segmentation) served from a bundle."""
 
     def predict(self, texts: list[str]) -> list[TaggedText]:
@@ -129,11 +149,38 @@ class TaggerBundle(BundleModel):
         return results
 
 
-def load_bundle(folder: Path, provider: str = "auto", threads: int | None = None) -> ClassifierBundle | TaggerBundle:
-    """The bundle at ``folder`` as the model its config names (a classifier or a tagger)."""
+class GeneratorBundle(BundleModel):
+    """A character language model (structure ``lm``) or a conditioned one (``condlm``: a text from a
+    label such as a sentiment) served from a bundle: a :class:`~seqlab.inference.generate.TextGenerator`
+    over the step graph, one character per step (see there where generation starts and ends)."""
+
+    def __init__(self, folder: Path, provider: str = "auto", threads: int | None = None) -> None:
+        super().__init__(folder, provider, threads)
+        if self.config["tokenizer"] != "char":
+            raise InputError(f"{self.folder / 'config.json'}: a generator reads and writes characters "
+                             f"(tokenizer 'char'), not '{self.config['tokenizer']}'")
+        conditioned = self.config["structure"] == "condlm"
+        # The condition graph is one embedding lookup per text: the CPU runs it whatever the provider.
+        conditions = create_session(self.folder / CONDITION_FILE, "cpu", threads) if conditioned else None
+        try:
+            self.generator = TextGenerator(OrtStepModel(self.session, conditions, name=self.name),
+                                           Vocab.load(self.folder / BUNDLE_VOCAB), self.labels if conditioned else ())
+        except ValueError as err:
+            raise InputError(f"{self.folder / BUNDLE_VOCAB}: {err}") from err
+
+    def stream(self, prompt: str, length: int, sampler: Sampler, condition: str | None = None) -> Iterator[str]:
+        """Up to ``length`` characters continuing ``prompt`` (without it), each yielded as soon as it is
+        chosen. Bad arguments (an unknown or missing condition, a negative length) raise at once."""
+        return self.generator.stream(prompt, length, sampler, condition)
+
+
+def load_bundle(folder: Path, provider: str = "auto",
+                threads: int | None = None) -> ClassifierBundle | TaggerBundle | GeneratorBundle:
+    """The bundle at ``folder`` as the model its config names (a classifier, a tagger or a generator)."""
     config = folder / "config.json"
     structure = read_json(config).get("structure", "classify") if config.is_file() else "classify"
-    kinds: dict[str, type[ClassifierBundle] | type[TaggerBundle]] = {"classify": ClassifierBundle, "tag": TaggerBundle}
+    kinds: dict[str, type[ClassifierBundle] | type[TaggerBundle] | type[GeneratorBundle]] = {
+        "classify": ClassifierBundle, "tag": TaggerBundle, "lm": GeneratorBundle, "condlm": GeneratorBundle}
     if structure not in kinds:
         raise InputError(f"{config}: unknown structure '{structure}' (this seqlab serves: {', '.join(kinds)})")
     return kinds[structure](folder, provider, threads)

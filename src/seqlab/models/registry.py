@@ -9,11 +9,14 @@ from torch import nn
 
 from seqlab.config import ModelConfig
 from seqlab.models.classifier import SequenceClassifier
+from seqlab.models.language_model import build_language_model
 from seqlab.models.tagger import SequenceTagger
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "classify": SequenceClassifier,
     "tag": SequenceTagger,
+    "lm": build_language_model,
+    "condlm": build_language_model,  # the same model with one learnt initial state per condition
 }
 
 
@@ -21,7 +24,8 @@ def build_model(structure: str, config: ModelConfig, **sizes: Any) -> nn.Module:
     """A fresh model for ``structure`` (e.g. ``classify``) from ``config`` and data sizes.
 
     ``sizes`` are what the data decides (``vocab_size``, ``num_classes``, ``pad_id``, and for taggers
-    with character features ``char_vocab_size``); they are
+    with character features ``char_vocab_size``; for a language model ``num_classes`` counts its
+    conditions, 0 without); they are
     stored in checkpoints beside the config so a model can be rebuilt from the file alone.
     """
     if structure not in _BUILDERS:

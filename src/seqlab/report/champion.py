@@ -1,8 +1,9 @@
-"""Choose each task's champion on valid accuracy and point the MLflow ``champion`` alias at it.
+"""Choose each task's champion on the valid split and point the MLflow ``champion`` alias at it.
 
-The choice never looks at test numbers: the test split stays an unbiased estimate of the champion.
-Ties on valid accuracy go to the higher valid macro-F1, then the lower valid loss, then the run name,
-so the choice is deterministic.
+Classifiers and taggers: the highest valid accuracy (ties: the higher valid macro-F1, then the lower
+valid loss, then the run name). Generating models (lm, condlm): the lowest valid bits per character
+(ties: the higher valid next-character accuracy, then the run name). The choice never looks at test
+numbers, so the test split stays an unbiased estimate of the champion, and it is deterministic.
 """
 
 from __future__ import annotations
@@ -14,40 +15,50 @@ from typing import TYPE_CHECKING, Any
 from seqlab.paths import tracking_uri
 
 if TYPE_CHECKING:
-    from seqlab.report.summary import RunResult, TaskResults
+    from seqlab.report.results import RunResult, TaskResults
 
 logger = logging.getLogger(__name__)
 
 ALIAS = "champion"
 
 
+def _text_rank(result: RunResult) -> tuple[float, float, float, str]:
+    train = result.train
+    return (-result.valid_accuracy, -float(train.get("valid_macro_f1", 0.0)), float(train.get("valid_loss", 0.0)),
+            result.run)
+
+
+def _generative_rank(result: RunResult) -> tuple[float, float, str]:
+    return result.valid_bpc, -result.valid_accuracy, result.run
+
+
 def choose_champion(runs: list[RunResult]) -> RunResult:
-    """The run with the best valid accuracy (ties: valid macro-F1, lower valid loss, then name)."""
+    """The best run on the valid split: the highest valid accuracy, or for generating runs the lowest
+    valid bits per character (ties as the module says)."""
     if not runs:
         raise ValueError("no runs to choose a champion from")
-
-    def key(result: RunResult) -> tuple[float, float, float, str]:
-        train = result.train
-        return (-result.valid_accuracy, -float(train.get("valid_macro_f1", 0.0)),
-                float(train.get("valid_loss", 0.0)), result.run)
-
-    return min(runs, key=key)
+    return min(runs, key=_generative_rank if runs[0].generative else _text_rank)
 
 
 def champions_record(results: dict[str, TaskResults]) -> dict[str, dict[str, Any]]:
-    """``{task: {run, valid_accuracy, test_accuracy (ORT int8), model_name, version}}`` for champions.json."""
+    """``{task: {run, <valid score>, <test score of ORT int8>, model_name, version}}`` for champions.json.
+
+    The scores are ``valid_accuracy`` and ``test_accuracy``, or for a generating task ``valid_bpc`` and
+    ``test_bpc``; the test score is reported, never used in the choice.
+    """
     record: dict[str, dict[str, Any]] = {}
     for task, task_results in results.items():
         champion = choose_champion(task_results.runs)
+        metric, valid = ("bpc", champion.valid_bpc) if champion.generative else ("accuracy", champion.valid_accuracy)
         version = champion.registry.get("version")
         record[task] = {
             "run": champion.run,
-            "valid_accuracy": champion.valid_accuracy,
-            "test_accuracy": champion.test_accuracy("ort_int8"),
+            f"valid_{metric}": valid,
+            f"test_{metric}": champion.test_score("ort_int8", metric),
             "model_name": champion.registry["model_name"],
             "version": None if version is None else str(version),
         }
-        logger.info("%s: champion %s (valid accuracy %.4f)", task, champion.run, champion.valid_accuracy)
+        logger.info("%s: champion %s (valid %s %.4f)", task, champion.run, metric, valid)
     return record
 
 

@@ -1,5 +1,6 @@
-"""Comparison plots of a task's runs: test accuracy per backend, model size, latency per batch size, and
-for tag tasks the champion's confusion between tags.
+"""Comparison plots of a task's runs: the test score per backend (accuracy, or bits per character for
+generating tasks), model size, latency per batch size, for tag tasks the champion's confusion between
+tags, and for generating tasks every run's learning curve (valid bits per character per epoch).
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no global state, no display)
 and written atomically as PNG without a timestamp, so reruns on the same inputs give the same bytes.
@@ -8,18 +9,19 @@ and written atomically as PNG without a timestamp, so reruns on the same inputs 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
 from seqlab.io import atomic_path
 
 if TYPE_CHECKING:
-    from seqlab.report.summary import TaskResults
+    from seqlab.report.results import TaskResults
 
 logger = logging.getLogger(__name__)
 
@@ -42,35 +44,52 @@ def _offsets(count: int) -> np.ndarray:
     return (np.arange(count) - (count - 1) / 2) * BAR_WIDTH  # (count,)
 
 
-def accuracy_plot(results: TaskResults, path: Path) -> Path:
-    """Grouped bars of test accuracy per run and backend, the baseline as a dashed line."""
+@dataclass(frozen=True)
+class Score:
+    """A test score to plot per backend: its key in the evaluation's backends and in the baseline record."""
+
+    key: str
+    label: str
+    baseline_key: str
+    highest: float | None  # the largest value the score can take, if any
+    note: str = ""  # said after the title
+
+
+ACCURACY = Score("accuracy", "test accuracy", "test_accuracy", 1.0)
+BPC = Score("bpc", "test bits per character", "test_bpc", None, " (lower is better)")
+
+
+def score_plot(results: TaskResults, path: Path, score: Score = ACCURACY) -> Path:
+    """Grouped bars of a test score per run and backend, the baseline as a dashed line."""
     runs = [result.run for result in results.runs]
     positions = np.arange(len(runs))  # (R,)
     figure = Figure(figsize=(max(5.0, 1.6 * len(runs) + 2.5), 4.0))
     axes = figure.add_subplot()
     values = []
     for offset, backend in zip(_offsets(len(BACKEND_LABELS)), BACKEND_LABELS, strict=True):
-        heights = [result.test_accuracy(backend) for result in results.runs]
+        heights = [result.test_score(backend, score.key) for result in results.runs]
         values += heights
         bars = axes.bar(positions + offset, heights, BAR_WIDTH, label=BACKEND_LABELS[backend],
                         color=COLOURS[backend])
         axes.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
-    baseline = float(results.baseline["test_accuracy"])
+    baseline = float(results.baseline[score.baseline_key])
     axes.axhline(baseline, color="black", linestyle="--", linewidth=1,
-                 label=f"baseline (TF-IDF + LR) {baseline:.3f}")
-    low = min([*values, baseline])
-    axes.set_ylim(max(0.0, np.floor((low - 0.05) * 20) / 20), min(1.0, max([*values, baseline]) + 0.02))
+                 label=f"baseline ({results.baseline['model']}) {baseline:.3f}")
+    low, high = min([*values, baseline]), max([*values, baseline]) + 0.02
+    top = high if score.highest is None else min(score.highest, high)
+    axes.set_ylim(max(0.0, np.floor((low - 0.05) * 20) / 20), top)
     axes.set_xticks(positions, runs, rotation=15 if len(runs) > 3 else 0)
-    axes.set_ylabel("test accuracy (axis does not start at 0)")
-    axes.set_title(f"{results.task}: test accuracy by backend")
+    axes.set_ylabel(f"{score.label} (axis does not start at 0)")
+    axes.set_title(f"{results.task}: {score.label} by backend{score.note}")
     axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
     axes.grid(axis="y", alpha=0.3)
     _save(figure, path)
     return path
 
 
-def latency_plot(results: TaskResults, path: Path) -> Path:
-    """Median latency per run and backend, one panel per batch size, on a log scale."""
+def latency_plot(results: TaskResults, path: Path, per: str = "call") -> Path:
+    """Median latency of one ``per`` (a call, or a generating model's step) per run and backend, one panel per
+    batch size, on a log scale."""
     runs = [result.run for result in results.runs]
     batches = results.batch_sizes()
     positions = np.arange(len(runs))  # (R,)
@@ -91,12 +110,12 @@ def latency_plot(results: TaskResults, path: Path) -> Path:
         axes.set_xticks(positions, runs, rotation=15 if len(runs) > 3 else 0)
         axes.set_title(f"batch of {batch}")
         axes.grid(axis="y", which="major", alpha=0.3)
-    panels[0].set_ylabel("p50 latency per call (ms, log scale)")
+    panels[0].set_ylabel(f"p50 latency per {per} (ms, log scale)")
     panels[0].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5 * len(panels), -0.1), ncol=3,
                      frameon=False)
     if not batches:
         panels[0].set_title("no latency measured")
-    figure.suptitle(f"{results.task}: median latency by backend")
+    figure.suptitle(f"{results.task}: median latency of one {per} by backend")
     _save(figure, path)
     return path
 
@@ -143,17 +162,49 @@ def confusion_plot(confusion: dict[str, list], title: str, path: Path, most: int
     return path
 
 
+def curve_plot(results: TaskResults, path: Path) -> Path:
+    """Valid bits per character after each epoch, a line per run (its best epoch starred), the baseline's
+    valid bits per character as a dashed line."""
+    figure = Figure(figsize=(6.5, 4.2))
+    axes = figure.add_subplot()
+    for result in results.runs:
+        epochs = [row["epoch"] for row in result.curve]
+        bpc = [row["valid_bpc"] for row in result.curve]
+        line = axes.plot(epochs, bpc, marker="o", markersize=3, linewidth=1.5, label=result.run)[0]
+        best = int(result.train.get("best_epoch", 0))
+        if best in epochs:
+            axes.plot(best, bpc[epochs.index(best)], marker="*", markersize=11, color=line.get_color())
+    baseline = float(results.baseline["valid_bpc"])
+    axes.axhline(baseline, color="black", linestyle="--", linewidth=1,
+                 label=f"baseline ({results.baseline['model']}) {baseline:.3f}")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("valid bits per character")
+    axes.set_title(f"{results.task}: learning curves (star: the best epoch, the checkpoint kept)")
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    axes.grid(alpha=0.3)
+    _save(figure, path)
+    return path
+
+
 def write_task_plots(results: TaskResults, plot_dir: Path, champion: str | None = None) -> dict[str, Path]:
-    """Write ``<task>_{accuracy,size,latency}.png`` into ``plot_dir``, and ``<task>_confusion.png`` of the
-    ``champion`` run's int8 model when it is a tagger; returns kind -> path."""
-    plots = {
-        "accuracy": accuracy_plot(results, plot_dir / f"{results.task}_accuracy.png"),
-        "size": size_plot(results, plot_dir / f"{results.task}_size.png"),
-        "latency": latency_plot(results, plot_dir / f"{results.task}_latency.png"),
-    }
-    confusion = results.run_result(champion).evaluation["backends"]["ort_int8"].get("confusion") if champion else None
-    if confusion:
-        title = f"{results.task}: tag confusion of {champion} (ORT int8, test split, errors only)"
-        plots["confusion"] = confusion_plot(confusion, title, plot_dir / f"{results.task}_confusion.png")
-    logger.info("%s: plots %s", results.task, ", ".join(str(path) for path in plots.values()))
+    """Write the task's plots into ``plot_dir`` and return kind -> path.
+
+    Classify and tag tasks: ``<task>_{accuracy,size,latency}.png``, and ``<task>_confusion.png`` of the
+    ``champion`` run's int8 model when it is a tagger. Generating tasks: ``<task>_{bpc,curves,size,latency}.png``
+    (latency of one step).
+    """
+    task = results.task
+    if results.generative:
+        plots = {"bpc": score_plot(results, plot_dir / f"{task}_bpc.png", BPC),
+                 "curves": curve_plot(results, plot_dir / f"{task}_curves.png")}
+    else:
+        plots = {"accuracy": score_plot(results, plot_dir / f"{task}_accuracy.png", ACCURACY)}
+    plots["size"] = size_plot(results, plot_dir / f"{task}_size.png")
+    plots["latency"] = latency_plot(results, plot_dir / f"{task}_latency.png", "step" if results.generative else "call")
+    int8 = results.run_result(champion).evaluation["backends"]["ort_int8"] if champion else {}
+    if int8.get("confusion"):
+        title = f"{task}: tag confusion of {champion} (ORT int8, test split, errors only)"
+        plots["confusion"] = confusion_plot(int8["confusion"], title, plot_dir / f"{task}_confusion.png")
+    logger.info("%s: plots %s", task, ", ".join(str(path) for path in plots.values()))
     return plots

@@ -1,125 +1,28 @@
-"""The cross-run report: read every run's metrics, write reports/summary.md, plots and champions.
+"""The cross-run report: reports/summary.md (a table per task, chosen by its structure), plots and champions.
 
-Inputs per run (paths from :class:`seqlab.paths.Layout`): the train metrics, the evaluation metrics,
-the export's registry record (``reports/registry/<run>.json``) and the task's baseline metrics.
-A missing or malformed input stops the report with an :class:`~seqlab.io.InputError` naming the
-file and the stage that makes it.
+The inputs are read and checked by :mod:`seqlab.report.results` before anything is written.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from seqlab.config import Params
-from seqlab.io import InputError, read_json, write_json, write_text
+from seqlab.io import write_json, write_text
 from seqlab.paths import Layout
 from seqlab.report.champion import champions_record, set_champion_aliases
 from seqlab.report.plots import write_task_plots
+from seqlab.report.results import BACKENDS, RunResult, TaskResults, load_results
 
 logger = logging.getLogger(__name__)
 
-BACKENDS: dict[str, str] = {"torch_fp32": "torch", "ort_fp32": "ORT fp32", "ort_int8": "ORT int8"}
+GENERATION_BACKENDS: tuple[str, ...] = ("ort_fp32", "ort_int8")
 SIZES: tuple[str, ...] = ("fp32", "int8", "fp16")
-TRAIN_KEYS = ("valid_accuracy", "valid_macro_f1", "parameters")
-EVAL_KEYS = ("cell", "bidirectional", "layers", "residual", "impl", "parameters", "backends", "sizes_bytes",
-             "int8_accuracy_drop_points")
-BASELINE_KEYS = ("model", "valid_accuracy", "test_accuracy", "test_macro_f1")
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """Everything the report knows about one run."""
-
-    run: str
-    task: str
-    train: dict[str, Any]
-    evaluation: dict[str, Any]
-    registry: dict[str, Any]
-
-    @property
-    def valid_accuracy(self) -> float:
-        return float(self.train["valid_accuracy"])
-
-    def test_accuracy(self, backend: str = "ort_int8") -> float:
-        """Test accuracy of ``backend`` (torch_fp32, ort_fp32 or ort_int8)."""
-        return float(self.evaluation["backends"][backend]["accuracy"])
-
-    def latency_p50(self, backend: str, batch: int) -> float | None:
-        """Median latency in ms of one batch of ``batch`` items, or None when not measured."""
-        found = self.evaluation["backends"][backend].get("latency", {}).get(f"batch_{batch}")
-        return float(found["p50_ms"]) if found else None
-
-
-@dataclass(frozen=True)
-class TaskResults:
-    """A task's runs (in params.yaml order) and its baseline."""
-
-    task: str
-    runs: list[RunResult]
-    baseline: dict[str, Any]
-
-    def run_result(self, run: str) -> RunResult:
-        """The result of the run called ``run``; a KeyError when the task has none."""
-        found = next((result for result in self.runs if result.run == run), None)
-        if found is None:
-            raise KeyError(f"task {self.task} has no run {run}")
-        return found
-
-    def batch_sizes(self) -> list[int]:
-        """Every batch size with a latency measurement in any run, ascending."""
-        sizes = {
-            int(key.removeprefix("batch_"))
-            for result in self.runs
-            for backend in result.evaluation["backends"].values()
-            for key in backend.get("latency", {})
-        }
-        return sorted(sizes)
-
-
-def read_input(path: Path, stage: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Read a stage output JSON; a missing file or key is an InputError naming the file and ``stage``."""
-    data = read_json(path, made_by=stage)
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object (made by stage {stage})")
-    missing = [key for key in required if key not in data]
-    if missing:
-        raise InputError(f"{path}: missing {', '.join(missing)}; rerun stage {stage} (`dvc repro {stage}`)")
-    return data
-
-
-def load_run(layout: Layout, run: str, task: str) -> RunResult:
-    """Read the train metrics, evaluation metrics and registry record of ``run``."""
-    evaluation = read_input(layout.eval_metrics(run), f"evaluate@{run}", EVAL_KEYS)
-    for backend in BACKENDS:
-        if "accuracy" not in evaluation["backends"].get(backend, {}):
-            raise InputError(f"{layout.eval_metrics(run)}: no accuracy for backend {backend}; "
-                             f"rerun stage evaluate@{run}")
-    return RunResult(
-        run=run,
-        task=task,
-        train=read_input(layout.train_metrics(run), f"train@{run}", TRAIN_KEYS),
-        evaluation=evaluation,
-        registry=read_input(layout.registry_record(run), f"export@{run}", ("model_name",)),
-    )
-
-
-def load_results(layout: Layout, params: Params) -> dict[str, TaskResults]:
-    """Read every run in params.yaml, grouped by task; tasks without runs are left out."""
-    results: dict[str, TaskResults] = {}
-    for task in params.tasks:
-        runs = [load_run(layout, name, task) for name, run in params.runs.items() if run.task == task]
-        if not runs:
-            logger.warning("task %s has no runs in params.yaml; it is left out of the report", task)
-            continue
-        baseline = read_input(layout.baseline(task), f"baseline@{task}", BASELINE_KEYS)
-        results[task] = TaskResults(task, runs, baseline)
-    return results
-
-
-def _acc(value: float | None) -> str:
+def _score(value: float | None) -> str:
     return "–" if value is None else f"{value:.4f}"
 
 
@@ -133,42 +36,102 @@ def _mb(size: float | None) -> str:
     return "–" if size is None else f"{size / 1e6:.2f}"
 
 
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
 def _measured_on(results: TaskResults) -> str:
-    """One line saying how the numbers were measured (test size, provider, threads), per distinct setting."""
-    settings = sorted({(str(r.evaluation.get("test_examples", "?")), str(r.evaluation.get("provider", "?")),
+    """One line saying how the numbers were measured (test size, provider, threads; for a generating task
+    also the generated length and the sliding window), per distinct setting."""
+    unit, size_key = ("test characters", "test_characters") if results.generative else ("test examples",
+                                                                                        "test_examples")
+    settings = sorted({(str(r.evaluation.get(size_key, "?")), str(r.evaluation.get("provider", "?")),
                         str(r.evaluation.get("threads", "?"))) for r in results.runs})
-    said = "; ".join(f"{examples} test examples, ONNX Runtime provider {provider}, {threads} threads"
-                     for examples, provider, threads in settings)
+    said = "; ".join(f"{size} {unit}, ONNX Runtime provider {provider}, {threads} threads"
+                     for size, provider, threads in settings)
+    if results.generative:
+        speeds = sorted({(int(speed["length"]), int(speed["window"])) for r in results.runs
+                         for speed in r.evaluation["generation"].values()})
+        said += "".join(f"; generation speed over {length} characters, sliding window {window}"
+                        for length, window in speeds)
     return f"Measured on {said}."
 
 
-def task_table(results: TaskResults) -> list[str]:
-    """Markdown table lines: one row per run, then the baseline row."""
+def _table(header: list[str], text_columns: int, rows: list[list[str]]) -> list[str]:
+    """Markdown table lines; the first ``text_columns`` columns left-aligned, the numbers right-aligned."""
+    rule = "|" + "|".join(["---"] * text_columns + ["---:"] * (len(header) - text_columns)) + "|"
+    padded = [row + ["–"] * (len(header) - len(row)) for row in rows]
+    return ["| " + " | ".join(header) + " |", rule, *("| " + " | ".join(row) + " |" for row in padded)]
+
+
+def _latency(results: TaskResults, result: RunResult | None = None, name: str = "p50 ms") -> list[str]:
+    """The latency columns' header (no ``result``) or ``result``'s cells: p50 per batch size and backend."""
     batches = results.batch_sizes()
+    if result is None:
+        return [f"{name} b{batch} {label}" for batch in batches for label in BACKENDS.values()]
+    return [_ms(result.latency_p50(backend, batch)) for batch in batches for backend in BACKENDS]
+
+
+SIZE_COLUMNS = [*(f"{kind} MB" for kind in SIZES), "fp32/int8"]
+
+
+def _sizes(result: RunResult) -> list[str]:
+    """The model-size cells: MB per file kind and how many times smaller int8 is than fp32."""
+    sizes = result.evaluation["sizes_bytes"]
+    ratio = f"{sizes['fp32'] / sizes['int8']:.1f}×" if sizes.get("fp32") and sizes.get("int8") else "–"
+    return [_mb(sizes.get(kind)) for kind in SIZES] + [ratio]
+
+
+def text_table(results: TaskResults) -> list[str]:
+    """A classify or tag task's table: one row per run (accuracy, sizes, latency), then the baseline row."""
     header = ["run", "cell", "bi", "layers", "residual", "impl", "params", "valid acc", "test acc torch",
-              "test acc ORT fp32",
-              "test acc ORT int8", "macro-F1 ORT int8", "int8 drop (pts)", "fp32 MB", "int8 MB", "fp16 MB",
-              "fp32/int8"]
-    header += [f"p50 ms b{batch} {label}" for batch in batches for label in BACKENDS.values()]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 7 + ["---:"] * (len(header) - 7)) + "|"]
+              "test acc ORT fp32", "test acc ORT int8", "macro-F1 ORT int8", "int8 drop (pts)", *SIZE_COLUMNS,
+              *_latency(results)]
+    rows = []
     for result in results.runs:
         ev = result.evaluation
-        sizes = ev["sizes_bytes"]
-        ratio = f"{sizes['fp32'] / sizes['int8']:.1f}×" if sizes.get("fp32") and sizes.get("int8") else "–"
         row = [f"`{result.run}`", str(ev["cell"]), "yes" if ev["bidirectional"] else "no", str(ev["layers"]),
                "yes" if ev["residual"] else "no", str(ev["impl"]), f"{int(ev['parameters']):,}",
-               _acc(result.valid_accuracy)]
-        row += [_acc(result.test_accuracy(backend)) for backend in BACKENDS]
-        row += [_acc(ev["backends"]["ort_int8"].get("macro_f1")), f"{float(ev['int8_accuracy_drop_points']):.2f}"]
-        row += [_mb(sizes.get(kind)) for kind in SIZES] + [ratio]
-        row += [_ms(result.latency_p50(backend, batch)) for batch in batches for backend in BACKENDS]
-        lines.append("| " + " | ".join(row) + " |")
+               _score(result.valid_accuracy)]
+        row += [_score(result.test_score(backend)) for backend in BACKENDS]
+        row += [_score(ev["backends"]["ort_int8"].get("macro_f1")), f"{float(ev['int8_accuracy_drop_points']):.2f}"]
+        rows.append(row + _sizes(result) + _latency(results, result))
     base = results.baseline
-    row = ["baseline", str(base["model"]), "–", "–", "–", "–", "–", _acc(base["valid_accuracy"]),
-           _acc(base["test_accuracy"]),
-           "–", "–", _acc(base["test_macro_f1"])]
-    lines.append("| " + " | ".join(row + ["–"] * (len(header) - len(row))) + " |")
-    return lines
+    rows.append(["baseline", str(base["model"]), "–", "–", "–", "–", "–", _score(base["valid_accuracy"]),
+                 _score(base["test_accuracy"]), "–", "–", _score(base["test_macro_f1"])])
+    return _table(header, 7, rows)
+
+
+def generative_table(results: TaskResults) -> list[str]:
+    """A generating task's table: one row per run (bits per character, step latency, generation speed,
+    sizes), then the n-gram baseline row."""
+    generation = [f"{label} {BACKENDS[backend]}" for backend in GENERATION_BACKENDS
+                  for label in ("chars/s stateful", "chars/s window", "speed-up")]
+    header = ["run", "cell", "layers", "params", "valid bpc", *(f"test bpc {label}" for label in BACKENDS.values()),
+              "int8 bpc increase", "next-char acc ORT int8", *_latency(results, name="step p50 ms"), *generation,
+              *SIZE_COLUMNS]
+    rows = []
+    for result in results.runs:
+        ev = result.evaluation
+        row = [f"`{result.run}`", str(ev["cell"]), str(ev["layers"]), f"{int(ev['parameters']):,}",
+               _score(result.valid_bpc), *(_score(result.test_score(backend, "bpc")) for backend in BACKENDS),
+               f"{float(ev['int8_bpc_increase']):+.4f}", _score(result.test_score("ort_int8", "accuracy")),
+               *_latency(results, result)]
+        for backend in GENERATION_BACKENDS:
+            speed = ev["generation"].get(backend, {})
+            speedup = speed.get("speedup")
+            row += [_rate(speed.get("stateful_chars_per_s")), _rate(speed.get("sliding_window_chars_per_s")),
+                    "–" if speedup is None else f"{float(speedup):.1f}×"]
+        rows.append(row + _sizes(result))
+    base = results.baseline
+    rows.append(["baseline", f"{base['model']}, order {base['order']}", "–", "–", _score(base["valid_bpc"]),
+                 _score(base["test_bpc"])])
+    return _table(header, 3, rows)
+
+
+def task_table(results: TaskResults) -> list[str]:
+    """The task's markdown table, as its structure reads: bits per character or accuracy."""
+    return generative_table(results) if results.generative else text_table(results)
 
 
 TAGGING_FIGURES: dict[str, str] = {
@@ -198,27 +161,56 @@ def _tagging_lines(results: TaskResults, champion: str, most: int = 12) -> list[
     return lines
 
 
-LEGEND = """\
+def _registered(champion: dict[str, Any]) -> str:
+    version = champion.get("version")
+    return (f"registered as `{champion['model_name']}` version {version}, alias `champion`" if version
+            else "not in the MLflow model registry (no alias set)")
+
+
+def champion_lines(results: TaskResults, champion: dict[str, Any]) -> list[str]:
+    """The champion line and the champion-against-baseline line of a task."""
+    base = results.baseline
+    if results.generative:
+        return [f"**Champion:** `{champion['run']}`, lowest valid bpc {champion['valid_bpc']:.4f}, "
+                f"test bpc (ORT int8) {champion['test_bpc']:.4f}; {_registered(champion)}.", "",
+                f"Baseline ({base['model']}, order {base['order']}): test bpc {base['test_bpc']:.4f}; "
+                f"champion (ORT int8) minus baseline: {champion['test_bpc'] - base['test_bpc']:+.4f} bpc.", ""]
+    return [f"**Champion:** `{champion['run']}`, valid accuracy {champion['valid_accuracy']:.4f}, "
+            f"test accuracy (ORT int8) {champion['test_accuracy']:.4f}; {_registered(champion)}.", "",
+            f"Baseline ({base['model']}, C={base.get('C', '?')}): test accuracy "
+            f"{base['test_accuracy']:.4f}; champion (ORT int8) minus baseline: "
+            f"{100 * (champion['test_accuracy'] - base['test_accuracy']):+.2f} points.", "",
+            *_tagging_lines(results, champion["run"])]
+
+
+LEGEND_COMMON = """\
 ## How to read the tables
 
 - **run**: the run's name in params.yaml; **cell / bi / layers / residual**: recurrent cell,
   bidirectional or not, stacked layers, residual connections between layers; **impl**: torch's fused
   kernels or the step-by-step cells of `seqlab.models.cells` (exported through the same ONNX nodes);
   **params**: trainable parameters.
+- **fp32 / int8 / fp16 MB**: model file sizes in megabytes (10^6 bytes); **fp32/int8**: how many
+  times smaller the int8 file is.
+- Latencies and speeds come from the evaluate stage (CPU unless stated in metrics/eval); compare them
+  within one machine only.
+- A task's **champion** is chosen on the valid split: test numbers never take part in the choice, so
+  they stay an honest estimate of how the champion does on new data.
+"""
+
+LEGEND_TEXT = """\
+Classify and tag tasks:
+
 - **valid acc**: accuracy of the best checkpoint on the valid split (the split used for early
   stopping). The **champion** of a task is the run with the highest *VALID* accuracy (ties: valid
-  macro-F1, then lower valid loss, then name); test numbers never take part in the choice, so they
-  stay an honest estimate of how the champion does on new data.
+  macro-F1, then lower valid loss, then name).
 - **test acc torch / ORT fp32 / ORT int8**: accuracy on the held-out test split of the PyTorch model,
   the exported ONNX model in ONNX Runtime, and its int8 version (weights stored as int8 for every
   cell type; see docs/library-notes.md for what runs in int8).
   **macro-F1 ORT int8**: F1 averaged over classes (each class counts equally) of the int8 model.
 - **int8 drop (pts)**: test accuracy lost by int8 quantization, in percentage points, as the evaluate
   stage measured it (positive: the int8 model is worse).
-- **fp32 / int8 / fp16 MB**: model file sizes in megabytes (10^6 bytes); **fp32/int8**: how many
-  times smaller the int8 file is.
-- **p50 ms bN**: median latency in milliseconds of one call on a batch of N texts (evaluate stage,
-  CPU unless stated in metrics/eval); compare within one machine only.
+- **p50 ms bN**: median latency in milliseconds of one call on a batch of N texts.
 - **baseline**: classify tasks: character 1-3-gram TF-IDF + logistic regression (scikit-learn, C
   chosen on valid); tag tasks: the most frequent train tag of each word (unseen words: the most
   frequent tag), or for segmentation forward maximum matching with the train split's words. Its test
@@ -227,6 +219,36 @@ LEGEND = """\
   averaged over tags; a confusion plot shows which tags the champion mixes up.
 """
 
+LEGEND_GENERATIVE = """\
+Generating tasks (lm: a character language model; condlm: text generated from a condition):
+
+- **bpc**: bits per character = the mean cross-entropy in nats / ln 2 over every scored character
+  (and each text's end); lower is better. **valid bpc**: the best checkpoint's on the valid split. The
+  **champion** is the run with the LOWEST *VALID* bpc (ties: higher valid next-character accuracy,
+  then name).
+- **test bpc torch / ORT fp32 / ORT int8**: on the held-out test split (lm: the test documents read as
+  one stream, each followed by `<eos>`; condlm: each test text from its condition's state), by the
+  PyTorch model, the exported step graph in ONNX Runtime and its int8 version. **int8 bpc increase**:
+  int8 minus fp32 (positive: the int8 model is worse). **next-char acc ORT int8**: share of test
+  characters the int8 model rates likeliest.
+- **step p50 ms bN**: median time of one step: one new character for each of N texts, the recurrent
+  state carried in and out.
+- **chars/s stateful / window, speed-up**: characters per second generating one text a character at a
+  time: *stateful* runs one step per character, carrying the state; *window* is the seed documents'
+  method, re-reading the last `window` characters from a zero state for every character (length and
+  window: the "Measured on" line); speed-up = stateful / window.
+- **baseline**: an interpolated Witten-Bell character n-gram model (one per condition for condlm), its
+  order (in the cell column) chosen on valid bpc; its test bpc sits in the *test bpc torch* column.
+- **curves**: valid bpc after each epoch of every run, the baseline's valid bpc dashed.
+"""
+
+
+def legend(results: dict[str, TaskResults]) -> str:
+    """How to read the tables: the common columns, then the columns of each kind of task in the report."""
+    kinds = {task_results.generative for task_results in results.values()}
+    parts = [LEGEND_COMMON, LEGEND_TEXT if False in kinds else "", LEGEND_GENERATIVE if True in kinds else ""]
+    return "\n".join(part for part in parts if part)
+
 
 def summary_markdown(results: dict[str, TaskResults], champions: dict[str, dict[str, Any]],
                      plots: dict[str, dict[str, Path]], report_dir: Path) -> str:
@@ -234,21 +256,11 @@ def summary_markdown(results: dict[str, TaskResults], champions: dict[str, dict[
     lines = ["# seqlab summary", "",
              "Every run in params.yaml against a non-neural baseline; see the legend below the tables.", ""]
     for task, task_results in results.items():
-        champion = champions[task]
-        base = task_results.baseline
-        lines += [f"## Task `{task}`", "", _measured_on(task_results), "", *task_table(task_results), ""]
-        version = champion.get("version")
-        registered = (f"registered as `{champion['model_name']}` version {version}, alias `champion`"
-                      if version else "not in the MLflow model registry (no alias set)")
-        lines += [f"**Champion:** `{champion['run']}`, valid accuracy {champion['valid_accuracy']:.4f}, "
-                  f"test accuracy (ORT int8) {champion['test_accuracy']:.4f}; {registered}.", "",
-                  f"Baseline ({base['model']}, C={base.get('C', '?')}): test accuracy "
-                  f"{base['test_accuracy']:.4f}; champion (ORT int8) minus baseline: "
-                  f"{100 * (champion['test_accuracy'] - base['test_accuracy']):+.2f} points.", ""]
-        lines += _tagging_lines(task_results, champion["run"])
+        lines += [f"## Task `{task}`", "", _measured_on(task_results), "", *task_table(task_results), "",
+                  *champion_lines(task_results, champions[task])]
         for kind, path in plots.get(task, {}).items():
             lines += [f"![{task} {kind}]({path.relative_to(report_dir).as_posix()})", ""]
-    lines.append(LEGEND)
+    lines.append(legend(results))
     return "\n".join(lines)
 
 

@@ -63,18 +63,21 @@ def fit(
     monitor: str,
     on_epoch_end: EpochCallback,
     tracker: Tracker,
+    higher_is_better: bool = True,
 ) -> FitResult:
     """Train until ``max_epochs``, ``patience`` epochs without a better ``monitor`` score, or the time budget.
 
     The learning rate is multiplied by ``lr_decay`` after each epoch that does not improve ``monitor``.
 
-    ``validate`` returns metrics that include ``monitor`` (higher is better). A non-finite loss
-    stops training with a StageError naming the epoch and step; checkpoints already written stay.
+    ``validate`` returns metrics that include ``monitor`` (higher is better, or lower with
+    ``higher_is_better=False``, e.g. bits per character). A non-finite loss stops training with a
+    StageError naming the epoch and step; checkpoints already written stay.
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     # Halve (by lr_decay) the learning rate after every epoch that does not improve the score.
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=config.lr_decay, patience=0)
-    result = FitResult()
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max" if higher_is_better else "min", factor=config.lr_decay, patience=0)
+    result = FitResult(best_score=-math.inf if higher_is_better else math.inf)
     started = time.perf_counter()
     last_epoch_seconds = 0.0
     for epoch in range(1, config.max_epochs + 1):
@@ -89,7 +92,7 @@ def fit(
                                   **validate(model)}
         last_epoch_seconds = time.perf_counter() - epoch_started
         record["epoch_seconds"] = last_epoch_seconds
-        improved = record[monitor] > result.best_score
+        improved = record[monitor] > result.best_score if higher_is_better else record[monitor] < result.best_score
         if improved:
             result.best_epoch, result.best_score = epoch, record[monitor]
         result.history.append(record)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from seqlab.checkpoint import ModelSpec, save_checkpoint
 from seqlab.config import ModelConfig, RunConfig, TaskConfig
@@ -16,7 +17,7 @@ from seqlab.io import write_json, write_text
 from seqlab.models.registry import count_parameters
 from seqlab.text.dataset import load_encoded_split
 from seqlab.text.encoding import load_encoder
-from seqlab.training.loop import fit
+from seqlab.training.loop import EpochCallback, FitResult, fit
 from seqlab.training.splits import epoch_batches, evaluate_split, sequence_loss
 from seqlab.training.tracking import Tracker
 
@@ -38,6 +39,48 @@ VARIANT_KEYS = ("cell", "bidirectional", "layers", "residual", "impl")
 def variant_tags(model: ModelConfig) -> dict[str, str]:
     """The MLflow tags that let the UI group and compare runs by variant."""
     return {key: str(getattr(model, key)) for key in VARIANT_KEYS}
+
+
+def build_and_log(spec: ModelSpec, run: RunConfig, seed: int, tracker: Tracker) -> tuple[nn.Module, int]:
+    """A fresh model for ``spec`` and its parameter count; the run's params and variant tags go to ``tracker``."""
+    model = spec.build()
+    parameters = count_parameters(model)
+    tracker.log_params({"task": run.task, "model": run.model.model_dump(), "train": run.train.model_dump(),
+                        "seed": seed, "parameters": parameters, "vocab_size": spec.sizes["vocab_size"]})
+    tracker.set_tags({"structure": spec.structure, **variant_tags(run.model)})
+    return model, parameters
+
+
+def checkpoint_saver(out_dir: Path, spec: ModelSpec) -> EpochCallback:
+    """The per-epoch callback of ``fit``: ``last.pt`` (with the optimizer) every epoch, ``best.pt`` on improvement."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def save(epoch: int, record: dict[str, float], improved: bool, model: nn.Module,
+             optimizer: torch.optim.Optimizer) -> None:
+        progress = {"epoch": epoch, "metrics": record}
+        save_checkpoint(out_dir / "last.pt", spec, model, progress, optimizer)
+        if improved:
+            save_checkpoint(out_dir / "best.pt", spec, model, progress)
+
+    return save
+
+
+def finish_run(run_name: str, result: FitResult, parameters: int, unit: str, units_per_epoch: int, monitor: str,
+               out_dir: Path, tracker: Tracker) -> dict[str, Any]:
+    """The run's summary (the best epoch's ``valid_*`` metrics, speed in ``unit``s per second) and curve CSV;
+    records the MLflow run id beside the checkpoints and logs the summary as ``best_*`` metrics."""
+    best = result.history[result.best_epoch - 1]
+    summary = {
+        "best_epoch": result.best_epoch, "epochs": len(result.history), "stop_reason": result.stop_reason,
+        "train_seconds": round(result.seconds, 2), "steps": result.steps, "parameters": parameters,
+        f"train_{unit}_per_second": round(units_per_epoch * len(result.history) / result.seconds, 1),
+        **{k: v for k, v in best.items() if k.startswith("valid_")},
+    }
+    write_json(out_dir / "mlflow_run.json", {"run_id": tracker.run_id})
+    tracker.log_metrics({f"best_{k}": v for k, v in summary.items() if isinstance(v, int | float)})
+    logger.info("%s: best epoch %d of %d (%s), %s %.4f", run_name, result.best_epoch, len(result.history),
+                result.stop_reason, monitor, best[monitor])
+    return {"summary": summary, "curve": curve_csv(result.history)}
 
 
 def train_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokenized_dir: Path, vocab_dir: Path,
@@ -62,20 +105,7 @@ def train_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokeni
         labels=task.labels, tokenizer=task.tokenizer, max_len=task.max_len, train=run.train.model_dump(),
         tag_scheme=task.tag_scheme,
     )
-    model = spec.build()
-    parameters = count_parameters(model)
-    tracker.log_params({"task": run.task, "model": run.model.model_dump(), "train": run.train.model_dump(),
-                        "seed": seed, "parameters": parameters, "vocab_size": len(vocab)})
-    tracker.set_tags({"structure": task.structure, **variant_tags(run.model)})
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    def save(epoch: int, record: dict[str, float], improved: bool, model: torch.nn.Module,
-             optimizer: torch.optim.Optimizer) -> None:
-        progress = {"epoch": epoch, "metrics": record}
-        save_checkpoint(out_dir / "last.pt", spec, model, progress, optimizer)
-        if improved:
-            save_checkpoint(out_dir / "best.pt", spec, model, progress)
-
+    model, parameters = build_and_log(spec, run, seed, tracker)
     result = fit(
         model,
         epoch_batches(train, run.train, seed, vocab.pad_id, vocab.unk_id),
@@ -83,21 +113,11 @@ def train_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokeni
         lambda m: evaluate_split(m, valid, vocab.pad_id, task.labels, "valid", task.tag_scheme),
         run.train,
         monitor="valid_accuracy",
-        on_epoch_end=save,
+        on_epoch_end=checkpoint_saver(out_dir, spec),
         tracker=tracker,
     )
-    best = result.history[result.best_epoch - 1]
-    summary = {
-        "best_epoch": result.best_epoch, "epochs": len(result.history), "stop_reason": result.stop_reason,
-        "train_seconds": round(result.seconds, 2), "steps": result.steps, "parameters": parameters,
-        "train_tokens_per_second": round(sum(map(len, train.sequences)) * len(result.history) / result.seconds, 1),
-        **{k: v for k, v in best.items() if k.startswith("valid_")},
-    }
-    write_json(out_dir / "mlflow_run.json", {"run_id": tracker.run_id})
-    tracker.log_metrics({f"best_{k}": v for k, v in summary.items() if isinstance(v, int | float)})
-    logger.info("%s: best epoch %d of %d (%s), valid accuracy %.4f", run_name, result.best_epoch,
-                len(result.history), result.stop_reason, best["valid_accuracy"])
-    return {"summary": summary, "curve": curve_csv(result.history)}
+    return finish_run(run_name, result, parameters, "tokens", sum(map(len, train.sequences)), "valid_accuracy",
+                      out_dir, tracker)
 
 
 def write_train_outputs(outputs: dict[str, Any], metrics_path: Path, curve_path: Path) -> None:
