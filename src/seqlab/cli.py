@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from seqlab.entry import USER_ERRORS, configure_logging
+from seqlab.inference.sessions import ProviderUnavailable
 
 
 class Provider(StrEnum):
@@ -37,7 +38,7 @@ def _friendly(command: Callable[..., None]) -> Callable[..., None]:
         configure_logging("WARNING")
         try:
             command(*args, **kwargs)
-        except (*USER_ERRORS, ValueError) as error:
+        except (*USER_ERRORS, ValueError, ProviderUnavailable) as error:
             err.print(f"[red]error:[/red] {error}")
             raise typer.Exit(1) from error
 

@@ -142,7 +142,11 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.0, ge=0)
     max_epochs: int = Field(10, ge=1)
     patience: int = Field(3, ge=1, description="epochs without a better valid score before stopping")
-    lr_decay: float = Field(0.5, gt=0, le=1, description="lr factor after an epoch without improvement")
+    schedule: Literal["plateau", "cosine"] = Field(
+        "plateau", description="plateau: lr *= lr_decay after an epoch without improvement; cosine: lr falls "
+                               "to lr * lr_decay along a half cosine over all steps of max_epochs")
+    lr_decay: float = Field(0.5, gt=0, le=1, description="plateau: lr factor after an epoch without improvement; "
+                                                        "cosine: the final lr as a share of lr")
     token_dropout: float = Field(0.0, ge=0, lt=1, description="share of training tokens replaced by <unk>")
     clip_norm: float = Field(1.0, gt=0)
     bptt: int = Field(128, ge=2, description="lm: steps of truncated backpropagation through time per batch")

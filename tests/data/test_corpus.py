@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from suite_helpers import failure_line
 
 from seqlab.config import ChecksConfig, SourceConfig, SplitConfig, TaskConfig
 from seqlab.data.corpus import CorpusSource, Document, load_corpus, prepare_corpus_task, split_sizes
@@ -53,15 +54,6 @@ def user_task(path: str) -> TaskConfig:
 
 def check(splits: Splits, checks: ChecksConfig = CHECKS) -> ValidationReport:
     return validate_splits(splits, [], checks, docs_dir=None, structure="lm")
-
-
-def failure_line(report: ValidationReport, split: str, expectation: str, column: str) -> str:
-    """The line of failure_message() about one expectation on one split (fails the test if absent)."""
-    assert not report.success
-    wanted = f"{split}.jsonl: {expectation} on column {column} "
-    lines = [line for line in report.failure_message().splitlines() if wanted in line]
-    assert lines, f"{wanted!r} not named in:\n{report.failure_message()}"
-    return lines[0]
 
 
 # Guards the pinned package: its 42 modern-spelling texts (not the first-folio copies), named by play.

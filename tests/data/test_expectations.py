@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from suite_helpers import failure_line
 
 from seqlab.config import TaskConfig, load_params
 from seqlab.data import expectations
@@ -46,15 +47,6 @@ def splits(prepared: Splits) -> Splits:
 
 def check(splits: Splits, task: TaskConfig) -> ValidationReport:
     return validate_splits(splits, task.labels, task.checks, docs_dir=None)
-
-
-def failure_line(report: ValidationReport, split: str, expectation: str, column: str) -> str:
-    """The line of failure_message() about one expectation on one split (fails the test if absent)."""
-    assert not report.success
-    wanted = f"{split}.jsonl: {expectation} on column {column} "
-    lines = [line for line in report.failure_message().splitlines() if wanted in line]
-    assert lines, f"{wanted!r} not named in:\n{report.failure_message()}"
-    return lines[0]
 
 
 # Guards against false alarms: the real prepared data meet every expectation, quietly (no progress bars).

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from suite_helpers import failure_line
 
 from seqlab.config import TaskConfig
 from seqlab.data.expectations import ValidationReport, validate_splits
@@ -55,15 +56,6 @@ def check(splits: Splits, task: TaskConfig) -> ValidationReport:
     return validate_splits(splits, task.labels, task.checks, docs_dir=None, structure="tag")
 
 
-def failure_line(report: ValidationReport, split: str, expectation: str, column: str) -> str:
-    """The line of failure_message() about one expectation on one split (fails the test if absent)."""
-    assert not report.success
-    wanted = f"{split}.jsonl: {expectation} on {column} "
-    lines = [line for line in report.failure_message().splitlines() if wanted in line]
-    assert lines, f"{wanted!r} not named in:\n{report.failure_message()}"
-    return lines[0]
-
-
 # Guards against false alarms: the real prepared pos and seg splits meet every expectation.
 @pytest.mark.parametrize("task_name", ["pos", "seg"])
 def test_clean_splits_pass(prepared: dict[str, Splits], tag_tasks: dict[str, TaskConfig], task_name: str) -> None:
@@ -76,7 +68,7 @@ def test_clean_splits_pass(prepared: dict[str, Splits], tag_tasks: dict[str, Tas
 # Guards the fixed tag set: a tag the model has no output for.
 def test_tag_outside_the_set_is_named(pos: Splits, tag_tasks: dict[str, TaskConfig]) -> None:
     pos["valid"][3]["tags"][5] = "NN"
-    line = failure_line(check(pos, tag_tasks["pos"]), "valid", "expect_column_values_to_be_null", "column unknown_tag")
+    line = failure_line(check(pos, tag_tasks["pos"]), "valid", "expect_column_values_to_be_null", "unknown_tag")
     assert "(every tag is one of the task's 42 tags): 1 row, e.g. line 4: \"NN\"" in line
 
 
@@ -85,7 +77,7 @@ def test_length_mismatch_is_named(pos: Splits, tag_tasks: dict[str, TaskConfig])
     tokens = len(pos["train"][6]["tokens"])
     pos["train"][6]["tags"].pop()
     line = failure_line(
-        check(pos, tag_tasks["pos"]), "train", "expect_column_pair_values_to_be_equal", "columns token_count, tag_count"
+        check(pos, tag_tasks["pos"]), "train", "expect_column_pair_values_to_be_equal", columns="token_count, tag_count"
     )
     assert f'(one tag per token): 1 row, e.g. line 7: "token_count {tokens}, tag_count {tokens - 1}"' in line
 
@@ -95,7 +87,7 @@ def test_empty_token_is_named(pos: Splits, tag_tasks: dict[str, TaskConfig]) -> 
     pos["test"][2]["tokens"][0] = ""
     pos["test"][9]["tokens"][1] = " "
     report = check(pos, tag_tasks["pos"])
-    line = failure_line(report, "test", "expect_column_values_to_be_between", "column shortest_token")
+    line = failure_line(report, "test", "expect_column_values_to_be_between", "shortest_token")
     assert "(no token is empty or blank): 2 rows, e.g. line 3: 0; line 10: 0" in line
 
 
@@ -103,8 +95,8 @@ def test_empty_token_is_named(pos: Splits, tag_tasks: dict[str, TaskConfig]) -> 
 def test_sentence_in_two_splits_is_named(pos: Splits, tag_tasks: dict[str, TaskConfig]) -> None:
     pos["test"][4] = copy.deepcopy(pos["train"][0])
     report = check(pos, tag_tasks["pos"])
-    assert "line 5:" in failure_line(report, "test", "expect_column_values_to_be_in_set", "column in_other_split")
-    assert "line 1:" in failure_line(report, "train", "expect_column_values_to_be_in_set", "column in_other_split")
+    assert "line 5:" in failure_line(report, "test", "expect_column_values_to_be_in_set", "in_other_split")
+    assert "line 1:" in failure_line(report, "train", "expect_column_values_to_be_in_set", "in_other_split")
     assert "no sentence appears in two splits" in report.failure_message()
 
 
@@ -113,7 +105,7 @@ def test_sentence_length_bounds_are_named(pos: Splits, tag_tasks: dict[str, Task
     pos["valid"][0] = {"tokens": ["长" * 1300], "tags": ["n"], "origin": "x:1"}
     pos["valid"][1] = {"tokens": [], "tags": [], "origin": "x:2"}
     line = failure_line(
-        check(pos, tag_tasks["pos"]), "valid", "expect_column_value_lengths_to_be_between", "column text"
+        check(pos, tag_tasks["pos"]), "valid", "expect_column_value_lengths_to_be_between", "text"
     )
     assert "(every sentence has 1 to 1200 characters): 2 rows, e.g. line 1:" in line and 'line 2: ""' in line
 
@@ -121,7 +113,7 @@ def test_sentence_length_bounds_are_named(pos: Splits, tag_tasks: dict[str, Task
 # Guards rows the later stages cannot read: tokens that are not a list of strings.
 def test_malformed_row_is_named(pos: Splits, tag_tasks: dict[str, TaskConfig]) -> None:
     pos["train"][2]["tokens"] = "迈向充满希望的新世纪"
-    line = failure_line(check(pos, tag_tasks["pos"]), "train", "expect_column_values_to_not_be_null", "column text")
+    line = failure_line(check(pos, tag_tasks["pos"]), "train", "expect_column_values_to_not_be_null", "text")
     assert "(every row has a list of tokens): 1 row, e.g. line 3" in line
 
 

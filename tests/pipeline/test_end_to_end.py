@@ -7,6 +7,7 @@ the REST API of a real `mlflow server` on 127.0.0.1.
 from __future__ import annotations
 
 import json
+import math
 import socket
 import subprocess
 import sys
@@ -167,6 +168,52 @@ def test_tagger_bundles_predict(project: Path, run) -> None:
     assert "pairs.json" in (project / "dist/seg/SHA256SUMS").read_text()
     seg = run(["seqlab", "predict", "--bundle", str(project / "dist/seg"), "迈向充满希望的新世纪"], project)
     assert "".join(seg.stdout.split()) == "迈向充满希望的新世纪" and len(seg.stdout.split()) > 1
+
+
+def test_language_models_through_every_stage(project: Path) -> None:
+    # Guards: an lm/condlm run that skips a stage, a test play seen in training, ORT not matching torch
+    # with the state carried, or a report/generation stage that leaves the generative runs out.
+    counts = json.loads((project / "data/prepared/lm/manifest.json").read_text())["counts"]
+    plays = {split: set(counts[split]["documents"]) for split in ("train", "valid", "test")}
+    assert len(plays["test"]) == 4 and not plays["test"] & (plays["train"] | plays["valid"])
+    baseline = json.loads((project / "metrics/baseline/lm.json").read_text())
+    assert 2.0 < baseline["test_bpc"] < 3.0 and baseline["order"] >= 3
+    for run in ("tiny-lm-gru", "tiny-reviews-lstm"):
+        evaluation = json.loads((project / f"metrics/eval/{run}.json").read_text())
+        backends = evaluation["backends"]
+        assert abs(backends["torch_fp32"]["bpc"] - backends["ort_fp32"]["bpc"]) < 1e-3
+        assert abs(evaluation["int8_bpc_increase"]) < 0.1
+        vocab = len(json.loads((project / f"data/vocab/{evaluation['task']}/tokens.json").read_text())["tokens"])
+        assert backends["ort_int8"]["bpc"] < 0.9 * math.log2(vocab)  # a few seconds of training beat the uniform
+        assert json.loads((project / f"reports/parity/{run}.json").read_text())["max_abs_diff"] < 1e-4
+        speed = evaluation["generation"]["ort_fp32"]
+        assert speed["stateful_chars_per_s"] > 0 and speed["sliding_window_chars_per_s"] > 0
+    assert evaluation["backends"]["ort_int8"]["characters"] > 10_000  # every test review, <eos> included
+    summary = (project / "reports/summary.md").read_text()
+    assert "## Task `lm`" in summary and "## Task `reviews`" in summary and "n-gram" in summary
+    generation = json.loads((project / "reports/generation.json").read_text())
+    assert {row["temperature"] for row in generation["samples"]["tiny-lm-gru"]} == {0.5, 1.0}
+    assert all(row["text"] for row in generation["samples"]["tiny-lm-gru"])
+    agreement = generation["agreement"]["tiny-reviews-lstm"]
+    assert agreement["classifier_task"] == "sentiment"
+    assert [row["condition"] for row in agreement["per_condition"]] == ["neg", "pos"]
+    for row in agreement["per_condition"]:
+        assert row["texts"] == 20 and row["agreement"] + row["swapped_agreement"] == pytest.approx(1.0)
+        assert row["real_accuracy"] > 0.6  # the judge itself is better than chance on real reviews
+    assert "Condition agreement" in (project / "reports/generation.md").read_text()
+
+
+def test_generator_bundles_stream_text(project: Path, run) -> None:
+    lm = run(["seqlab", "generate", "--bundle", str(project / "dist/lm"), "--prompt", "Romeo.\n", "--length", "80",
+              "--temperature", "0.8", "--seed", "3"], project)
+    assert lm.stdout.startswith("Romeo.\n") and len(lm.stdout) > len("Romeo.\n")
+    assert "ran ort_int8 on CPUExecutionProvider" in lm.stderr
+    again = run(["seqlab", "generate", "--bundle", str(project / "dist/lm"), "--prompt", "Romeo.\n", "--length", "80",
+                 "--temperature", "0.8", "--seed", "3"], project)
+    assert again.stdout == lm.stdout  # a seed repeats the text
+    review = run(["seqlab", "generate", "--bundle", str(project / "dist/reviews"), "--condition", "pos",
+                  "--length", "30", "--seed", "1"], project)
+    assert review.returncode == 0 and "condition.onnx" in (project / "dist/reviews/SHA256SUMS").read_text()
 
 
 def _free_port() -> int:

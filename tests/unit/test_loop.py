@@ -1,5 +1,7 @@
 """The training loop's stopping rules and its guard against a diverging loss."""
 
+import math
+
 import pytest
 import torch
 
@@ -59,3 +61,16 @@ def test_non_finite_loss_names_epoch_and_step() -> None:
     with pytest.raises(StageError, match=r"loss is nan at epoch 1, step 1"):
         fit(model, batches, loss_fn, validate, TrainConfig(), "valid_score", on_end, NullTracker())
     assert calls == []  # no checkpoint written from a diverged model
+
+
+def test_cosine_schedule_anneals_within_epochs_to_its_floor() -> None:
+    # Guards: the per-step cosine (language models) stepping per epoch, or ending anywhere but lr * lr_decay.
+    model, batches, loss_fn, validate, on_end, _ = _setup([0.3, 0.2, 0.1])
+    config = TrainConfig(max_epochs=3, patience=5, lr=0.01, lr_decay=0.1, schedule="cosine")
+    result = fit(model, batches, loss_fn, validate, config, "valid_score", on_end, NullTracker(),
+                 higher_is_better=False)
+    lrs = [record["lr"] for record in result.history]  # after 4, 8 and 12 of the 12 steps
+    assert lrs[0] < 0.01 and lrs[0] > lrs[1] > lrs[2]
+    assert lrs[2] == pytest.approx(0.001)
+    assert lrs[1] == pytest.approx(0.001 + 0.009 * 0.5 * (1 + math.cos(math.pi * 8 / 12)))
+    assert result.best_epoch == 3  # lower is better here

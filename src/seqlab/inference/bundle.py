@@ -21,7 +21,7 @@ import numpy as np
 from seqlab.evaluation.tagging import bmes_words
 from seqlab.inference.backends import OrtBackend, batched_outputs, softmax
 from seqlab.inference.generate import OrtStepModel, Sampler, TextGenerator
-from seqlab.inference.sessions import CUDA, create_session, cuda_available, session_provider
+from seqlab.inference.sessions import CUDA, ProviderUnavailable, create_session, cuda_available, session_provider
 from seqlab.io import InputError, read_json, read_lines, sha256_file
 from seqlab.text.encoding import load_encoder
 from seqlab.text.vocab import Vocab
@@ -83,8 +83,8 @@ class BundleModel:
         if provider == "cuda" and not cuda_available():
             # Checked before any session is built: ONNX Runtime would fall back to the CPU with the fp16 graph,
             # and its CPU layout pass crashes the process on fp16 recurrent step graphs (ORT 1.31).
-            raise RuntimeError(f"{folder}: the CUDA execution provider does not load here (is a CUDA 13 / cuDNN 9 "
-                               "GPU present?)")
+            raise ProviderUnavailable(f"{folder}: the CUDA execution provider does not load here "
+                                      "(is a CUDA 13 / cuDNN 9 GPU present?)")
         use_cuda = provider == "cuda" or (provider == "auto" and cuda_available())
         self.precision = "fp16" if use_cuda else "int8"
         self.session = create_session(folder / MODEL_FILES[self.precision], "cuda" if use_cuda else "cpu", threads)

@@ -20,6 +20,10 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
 
+class ProviderUnavailable(RuntimeError):
+    """The CUDA execution provider was asked for but does not load on this machine."""
+
+
 def create_session(path: Path, provider: ProviderChoice = "auto", threads: int | None = None) -> ort.InferenceSession:
     """A session for ``path``: CUDA when asked or available (``auto``), else the CPU.
 
@@ -35,7 +39,8 @@ def create_session(path: Path, provider: ProviderChoice = "auto", threads: int |
         wanted = [CPU]
     session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
     if provider == "cuda" and session_provider(session) != CUDA:
-        raise RuntimeError(f"{path}: the CUDA execution provider did not load (is a CUDA 13 / cuDNN 9 GPU present?)")
+        raise ProviderUnavailable(f"{path}: the CUDA execution provider did not load "
+                                  "(is a CUDA 13 / cuDNN 9 GPU present?)")
     return session
 
 

@@ -57,30 +57,33 @@ class CharNgram:
         self.symbols = len(self.grams[0]) + 1  # the train characters and one unseen symbol
         return self
 
-    def probability(self, history: str, char: str, order: int | None = None) -> float:
-        """P(char | the last ``order - 1`` characters of history), interpolated down to the uniform."""
-        order = order or self.order
+    def probabilities(self, history: str, char: str) -> list[float]:
+        """P(char | the last n - 1 characters of history) for every order n = 1 .. ``order``, each
+        interpolated down to the uniform (one pass: order n builds on order n - 1)."""
         p = 1.0 / self.symbols
-        for n in range(min(order, len(history) + 1)):
-            context = history[len(history) - n :] if n else ""
-            seen = self.contexts[n].get(context, 0)
-            if seen:
-                distinct = self.followers[n][context]
-                p = (self.grams[n].get(context + char, 0) + distinct * p) / (seen + distinct)
-        return p
+        found = []
+        for n in range(self.order):
+            if n <= len(history):
+                context = history[len(history) - n :] if n else ""
+                seen = self.contexts[n].get(context, 0)
+                if seen:
+                    distinct = self.followers[n][context]
+                    p = (self.grams[n].get(context + char, 0) + distinct * p) / (seen + distinct)
+            found.append(p)
+        return found
 
-    def nats(self, texts: Sequence[str], order: int | None = None, skip_first: bool = False) -> tuple[float, int]:
-        """Total negative log-likelihood (nats) of ``texts`` and the number of scored symbols.
-
-        ``skip_first``: the first symbol of each text (a begin symbol) is context only.
-        """
-        total, scored = 0.0, 0
-        width = (order or self.order) - 1
+    def nats(self, texts: Sequence[str], skip_first: bool = False) -> tuple[list[float], int]:
+        """Total negative log-likelihood (nats) of ``texts`` at every order 1 .. ``order``, and the number
+        of scored symbols. ``skip_first``: the first symbol of each text (a begin symbol) is context only."""
+        totals = [0.0] * self.order
+        scored = 0
+        width = self.order - 1
         for text in texts:
             for i in range(1 if skip_first else 0, len(text)):
-                total -= math.log(self.probability(text[max(0, i - width) : i], text[i], order))
+                for n, p in enumerate(self.probabilities(text[max(0, i - width) : i], text[i])):
+                    totals[n] -= math.log(p)
                 scored += 1
-        return total, scored
+        return totals, scored
 
 
 def ngram_baseline(train: dict[str, list[str]], valid: dict[str, list[str]], test: dict[str, list[str]],
@@ -97,14 +100,16 @@ def ngram_baseline(train: dict[str, list[str]], valid: dict[str, list[str]], tes
 
     models = {group: CharNgram(max_order).fit(marked(texts)) for group, texts in train.items()}
 
-    def loss(split: dict[str, list[str]], order: int) -> float:
-        parts = [models[group].nats(marked(texts), order, skip_first=begin) for group, texts in split.items()]
-        return sum(p[0] for p in parts) / sum(p[1] for p in parts)
+    def loss(split: dict[str, list[str]]) -> list[float]:
+        """Nats per scored symbol at every order, over all groups."""
+        parts = [models[group].nats(marked(texts), skip_first=begin) for group, texts in split.items()]
+        scored = sum(count for _, count in parts)
+        return [sum(totals[n] for totals, _ in parts) / scored for n in range(max_order)]
 
-    valid_loss = {order: loss(valid, order) for order in range(2, max_order + 1)}
-    best = min(valid_loss, key=lambda order: valid_loss[order])
-    test_loss = loss(test, best)
-    return {"order": best, "valid_bpc": valid_loss[best] / math.log(2), "test_loss": test_loss,
+    valid_loss = loss(valid)
+    best = min(range(1, max_order), key=lambda n: valid_loss[n])  # index n is order n + 1; order >= 2
+    test_loss = loss(test)[best]
+    return {"order": best + 1, "valid_bpc": valid_loss[best] / math.log(2), "test_loss": test_loss,
             "test_bpc": test_loss / math.log(2)}
 
 

@@ -67,16 +67,23 @@ def fit(
 ) -> FitResult:
     """Train until ``max_epochs``, ``patience`` epochs without a better ``monitor`` score, or the time budget.
 
-    The learning rate is multiplied by ``lr_decay`` after each epoch that does not improve ``monitor``.
+    With ``schedule: plateau`` the learning rate is multiplied by ``lr_decay`` after each epoch that does
+    not improve ``monitor``; with ``schedule: cosine`` it falls along a half cosine from ``lr`` to
+    ``lr * lr_decay`` over all the steps of ``max_epochs`` epochs (a run of few long epochs, like a
+    language model's, gains more from annealing within them than from a step between them).
 
     ``validate`` returns metrics that include ``monitor`` (higher is better, or lower with
     ``higher_is_better=False``, e.g. bits per character). A non-finite loss stops training with a
     StageError naming the epoch and step; checkpoints already written stay.
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    # Halve (by lr_decay) the learning rate after every epoch that does not improve the score.
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max" if higher_is_better else "min", factor=config.lr_decay, patience=0)
+    per_step = None
+    if config.schedule == "cosine":
+        total = config.max_epochs * len(epoch_batches(1))
+        per_step = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total,
+                                                              eta_min=config.lr * config.lr_decay)
     result = FitResult(best_score=-math.inf if higher_is_better else math.inf)
     started = time.perf_counter()
     last_epoch_seconds = 0.0
@@ -87,7 +94,8 @@ def fit(
             result.stop_reason = "time_budget"
             break
         epoch_started = time.perf_counter()
-        train_loss = _train_epoch(model, epoch_batches(epoch), loss_fn, optimizer, config, epoch, result, started)
+        train_loss = _train_epoch(model, epoch_batches(epoch), loss_fn, optimizer, per_step, config, epoch, result,
+                                  started)
         record: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss,
                                   **validate(model)}
         last_epoch_seconds = time.perf_counter() - epoch_started
@@ -96,7 +104,8 @@ def fit(
         if improved:
             result.best_epoch, result.best_score = epoch, record[monitor]
         result.history.append(record)
-        scheduler.step(record[monitor])
+        if per_step is None:
+            plateau.step(record[monitor])
         tracker.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=epoch)
         on_epoch_end(epoch, record, improved, model, optimizer)
         logger.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch"))
@@ -111,6 +120,7 @@ def fit(
 
 
 def _train_epoch(model: nn.Module, batches: list[Batch], loss_fn: LossFn, optimizer: torch.optim.Optimizer,
+                 per_step: torch.optim.lr_scheduler.LRScheduler | None,
                  config: TrainConfig, epoch: int, result: FitResult, started: float) -> float:
     """One pass over ``batches``; returns the mean loss. Stops early when the time budget runs out."""
     model.train()
@@ -129,6 +139,8 @@ def _train_epoch(model: nn.Module, batches: list[Batch], loss_fn: LossFn, optimi
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
             optimizer.step()
+            if per_step is not None:
+                per_step.step()
             result.steps += 1
             done += 1
             total += loss.item()

@@ -20,6 +20,20 @@ from seqlab.text.encoding import TextEncoder, bucket_batches, load_encoder, pad_
 from seqlab.training.loop import Batch
 
 
+def bucketed_epochs(lengths: list[int], config: TrainConfig, seed: int,
+                    make_batch: Callable[[list[int], np.random.Generator], Batch]) -> Callable[[int], list[Batch]]:
+    """A function giving each epoch its own seeded, length-bucketed batches: ``make_batch(indices, noise)``
+    builds one batch from the examples at ``indices``, drawing any randomness (token dropout) from ``noise``."""
+
+    def batches(epoch: int) -> list[Batch]:
+        rng = random.Random(seed * 1000 + epoch)
+        noise = np.random.default_rng(seed * 1000 + epoch)
+        return [make_batch(indices, noise) for indices in bucket_batches(lengths, config.batch_size,
+                                                                         config.bucket_pool, rng)]
+
+    return batches
+
+
 def epoch_batches(split: EncodedSplit, config: TrainConfig, seed: int, pad_id: int,
                   unk_id: int) -> Callable[[int], list[Batch]]:
     """A function giving each epoch its own seeded, length-bucketed batches of (tokens, lengths, targets).
@@ -28,22 +42,16 @@ def epoch_batches(split: EncodedSplit, config: TrainConfig, seed: int, pad_id: i
     batches: a regulariser that keeps the model from leaning on any single token (for a model that
     reads characters too, only the word id is dropped, so it learns to tag from the characters).
     """
-    lengths = [len(sequence) for sequence in split.sequences]
 
-    def batches(epoch: int) -> list[Batch]:
-        rng = random.Random(seed * 1000 + epoch)
-        noise = np.random.default_rng(seed * 1000 + epoch)
-        out = []
-        for indices in bucket_batches(lengths, config.batch_size, config.bucket_pool, rng):
-            tokens, lens = pad_batch([split.sequences[i] for i in indices], pad_id)
-            if config.token_dropout > 0:
-                words = tokens if tokens.ndim == 2 else tokens[..., 0]  # (B, T) view
-                dropped = (noise.random(words.shape) < config.token_dropout) & (words != pad_id)
-                words[dropped] = unk_id
-            out.append((torch.from_numpy(tokens), torch.from_numpy(lens), torch.from_numpy(split.targets(indices))))
-        return out
+    def batch(indices: list[int], noise: np.random.Generator) -> Batch:
+        tokens, lens = pad_batch([split.sequences[i] for i in indices], pad_id)
+        if config.token_dropout > 0:
+            words = tokens if tokens.ndim == 2 else tokens[..., 0]  # (B, T) view
+            dropped = (noise.random(words.shape) < config.token_dropout) & (words != pad_id)
+            words[dropped] = unk_id
+        return torch.from_numpy(tokens), torch.from_numpy(lens), torch.from_numpy(split.targets(indices))
 
-    return batches
+    return bucketed_epochs([len(sequence) for sequence in split.sequences], config, seed, batch)
 
 
 def sequence_loss(model: nn.Module, batch: Batch) -> torch.Tensor:

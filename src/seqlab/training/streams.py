@@ -9,7 +9,6 @@ the next window of the same row.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,10 @@ import torch
 from seqlab.config import TrainConfig
 from seqlab.io import InputError, read_jsonl
 from seqlab.text.dataset import IGNORE_INDEX, load_encoded_split
-from seqlab.text.encoding import TextEncoder, bucket_batches, pad_batch
+from seqlab.text.encoding import TextEncoder, pad_batch
 from seqlab.text.vocab import BOS, EOS, Vocab
 from seqlab.training.loop import Batch
+from seqlab.training.splits import bucketed_epochs
 
 
 class Window(NamedTuple):
@@ -119,17 +119,11 @@ def review_batches(split: ConditionedSplit, config: TrainConfig, seed: int,
 
     With ``token_dropout`` > 0 that share of input characters becomes ``<unk>``; targets are never dropped.
     """
-    lengths = [len(sequence) for sequence in split.sequences]
 
-    def batches(epoch: int) -> list[Batch]:
-        rng = random.Random(seed * 1000 + epoch)
-        noise = np.random.default_rng(seed * 1000 + epoch)
-        out = []
-        for indices in bucket_batches(lengths, config.batch_size, config.bucket_pool, rng):
-            inputs, targets, conditions = review_batch(split, indices, vocab.pad_id)
-            if config.token_dropout > 0:
-                inputs = drop_tokens(inputs, config.token_dropout, vocab, noise)
-            out.append((torch.from_numpy(inputs), torch.from_numpy(targets), torch.from_numpy(conditions)))
-        return out
+    def batch(indices: list[int], noise: np.random.Generator) -> Batch:
+        inputs, targets, conditions = review_batch(split, indices, vocab.pad_id)
+        if config.token_dropout > 0:
+            inputs = drop_tokens(inputs, config.token_dropout, vocab, noise)
+        return torch.from_numpy(inputs), torch.from_numpy(targets), torch.from_numpy(conditions)
 
-    return batches
+    return bucketed_epochs([len(sequence) for sequence in split.sequences], config, seed, batch)
