@@ -156,6 +156,11 @@ class Sampler:
             raise ValueError(f"pick takes logits of shape (batch, vocabulary), not {logits.shape}")
         if self.temperature == 0:
             return logits.argmax(axis=-1).astype(np.int64)
+        if not self.top_k and self.top_p == 1:
+            # Plain sampling needs no ranking: the Gumbel-max trick draws exactly from softmax(logits / T)
+            # in three array operations (this runs once per generated character).
+            noisy = logits.astype(np.float64) / self.temperature + self.rng.gumbel(size=logits.shape)  # (B, V)
+            return noisy.argmax(axis=-1).astype(np.int64)
         order = np.argsort(-logits, axis=-1, kind="stable")  # (B, V) most likely first
         ranked = softmax(np.take_along_axis(logits, order, axis=-1).astype(np.float64) / self.temperature)  # (B, V)
         keep = np.ones_like(ranked, dtype=bool)
