@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seqlab.data.expectations import ValidationReport
+from seqlab.data.validation_report import ValidationReport
 
 
 def failure_line(report: ValidationReport, split: str, expectation: str, column: str = "", columns: str = "") -> str:

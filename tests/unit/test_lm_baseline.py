@@ -55,4 +55,5 @@ def test_texts_are_read_as_the_models_read_them(tmp_path: Path) -> None:
     groups = read_groups(path, vocab, conditioned=True, max_len=6)
     # max_len 6 ids = <bos> + 5: "好书啊" fits with its <eos>; the second review is cut after 5 characters.
     assert groups == {"pos": ["好书" + UNKNOWN + END], "neg": ["太差了吧真"]}
-    assert read_groups(path, vocab, conditioned=False, max_len=6) == {"": ["好书" + UNKNOWN + END, "太差了吧真的" + END]}
+    whole = read_groups(path, vocab, conditioned=False, max_len=6)  # a language model reads documents whole
+    assert whole == {"": ["好书" + UNKNOWN + END, "太差了吧真的" + END]}
