@@ -4,6 +4,7 @@ import logging
 
 from seqlab.config import load_params
 from seqlab.data.corpus import load_corpus, prepare_corpus_task
+from seqlab.data.parallel import load_parallel, prepare_parallel_task
 from seqlab.data.prepare import prepare_tagged_task, prepare_task
 from seqlab.data.sources import load_source
 from seqlab.data.tagged import load_tagged_source
@@ -25,6 +26,16 @@ def main(task: str) -> None:
                   for name, counts in manifest["counts"].items()}
         log.info("%s: kept %d of %d documents (%d duplicates dropped); splits %s",
                  task, dedup["kept"], dedup["raw_documents"], dedup["duplicate_documents"], splits)
+        return
+    if config.structure == "seq2seq":
+        parallel = load_parallel(config.source, layout.root)
+        manifest = prepare_parallel_task(task, config, parallel, params.seed, layout.prepared(task))
+        grouping = manifest["grouping"]
+        splits = {name: f"{counts['items']} items, {counts['targets']} targets"
+                  for name, counts in manifest["counts"].items()}
+        log.info("%s: %d pairs -> %d items with %d targets (%d duplicates, %d equal without stress dropped); "
+                 "splits %s", task, grouping["raw_pairs"], grouping["items"], grouping["targets"],
+                 grouping["duplicate_targets"], grouping["same_without_stress"], splits)
         return
     if config.structure == "tag":
         tagged = load_tagged_source(config.source, config.labels, layout.root)

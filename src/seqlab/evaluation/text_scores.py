@@ -11,16 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from seqlab.inference.backends import log_softmax
 from seqlab.inference.generate import StepModel
 from seqlab.text.encoding import pad_batch
 
 LN2 = math.log(2)
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise log-softmax over the last axis, in float64 so long sums stay exact."""
-    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 class _Tally:
@@ -33,7 +28,7 @@ class _Tally:
 
     def add(self, logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None) -> None:
         """Score ``logits`` (B, T, V) against ``targets`` (B, T), at ``mask`` (B, T) positions only."""
-        log_p = np.take_along_axis(_log_softmax(logits), targets[..., None], axis=-1)[..., 0]  # (B, T)
+        log_p = np.take_along_axis(log_softmax(logits), targets[..., None], axis=-1)[..., 0]  # (B, T)
         hits = logits.argmax(axis=-1) == targets  # (B, T)
         if mask is not None:
             log_p, hits = log_p[mask], hits[mask]

@@ -11,37 +11,22 @@ ONNX LSTM/GRU/RNN nodes, here with the carried state as their ``initial_h`` (and
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import torch
 from torch import nn
 
-from seqlab.entry import StageError
+from seqlab.export.onnx_export import check_native_state, export_graph
 from seqlab.inference.generate import OrtStepModel, StepModel, TorchStepModel
-from seqlab.io import atomic_path
 from seqlab.models.language_model import LanguageModel
 
 STEP_INPUTS = ["tokens", "state"]
 STEP_OUTPUTS = ["logits", "next_state"]
-NATIVE_OPS = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}
 PARITY_SHAPES: tuple[tuple[int, int], ...] = ((1, 1), (1, 64), (4, 1), (4, 32), (16, 256))
 """(streams, window) pairs the parity check runs: one token per call as generation does (alone and in a
 batch), and windows as evaluation reads them; every stream carries its state from window to window."""
-
-
-def _export(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path, opset: int, inputs: list[str],
-            outputs: list[str], axes: dict[str, dict[int, str]]) -> None:
-    """Trace ``module`` on ``example`` into a checked ONNX file at ``path`` (written atomically)."""
-    with atomic_path(path) as tmp, warnings.catch_warnings():
-        # The exporter warns about batch_first RNNs and shape-dependent Python values it handles.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, example, str(tmp), dynamo=False, opset_version=opset, input_names=inputs,
-                          output_names=outputs, dynamic_axes=axes)
-        onnx.checker.check_model(str(tmp))
 
 
 def export_step_graph(model: LanguageModel, path: Path, opset: int) -> None:
@@ -52,20 +37,9 @@ def export_step_graph(model: LanguageModel, path: Path, opset: int) -> None:
     model = model.eval()
     tokens = torch.arange(10).reshape(2, 5) % model.out.out_features  # (B, T); no draw from torch's random state
     batch_time = {0: "batch", 1: "time"}
-    _export(model, (tokens, model.initial_state(2)), path, opset, STEP_INPUTS, STEP_OUTPUTS,
-            {"tokens": batch_time, "state": {1: "batch"}, "logits": batch_time, "next_state": {1: "batch"}})
-    _check_native(path, model)
-
-
-def _check_native(path: Path, model: LanguageModel) -> None:
-    """Fail unless the graph has one native node per layer with initial_h (and initial_c for an LSTM) set."""
-    op = NATIVE_OPS[model.cell]
-    nodes = [node for node in onnx.load(str(path)).graph.node if node.op_type == op]
-    states = 2 if op == "LSTM" else 1
-    carried = [node for node in nodes if all([*node.input, "", ""][5 + i] for i in range(states))]
-    if len(carried) != model.layers:
-        raise StageError(f"{path}: expected {model.layers} native {op} node(s) reading the carried state, found "
-                         f"{len(carried)} of {len(nodes)} (did the exporter unroll the recurrence?)")
+    export_graph(model, (tokens, model.initial_state(2)), path, opset, STEP_INPUTS, STEP_OUTPUTS,
+                 {"tokens": batch_time, "state": {1: "batch"}, "logits": batch_time, "next_state": {1: "batch"}})
+    check_native_state(path, model.cell, model.layers)
 
 
 class _ConditionGraph(nn.Module):
@@ -84,8 +58,8 @@ def export_condition_graph(model: LanguageModel, path: Path, opset: int) -> None
     if model.conditions is None:
         raise ValueError("this language model was trained without conditions: it has no condition graph")
     conditions = torch.arange(model.conditions.num_embeddings)  # (B,)
-    _export(_ConditionGraph(model.eval()), (conditions,), path, opset, ["condition"], ["state"],
-            {"condition": {0: "batch"}, "state": {1: "batch"}})
+    export_graph(_ConditionGraph(model.eval()), (conditions,), path, opset, ["condition"], ["state"],
+                 {"condition": {0: "batch"}, "state": {1: "batch"}})
 
 
 def step_parity_report(model: LanguageModel, session: object, ids: np.ndarray,

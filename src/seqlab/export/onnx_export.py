@@ -1,4 +1,5 @@
-"""Export a classifier or tagger to ONNX with dynamic batch and sequence length.
+"""Export a classifier or tagger to ONNX with dynamic batch and sequence length, and the tracing and
+native-node checks every exporter of the project shares (``export_graph``, ``check_native_state``).
 
 Uses the TorchScript-based exporter (``dynamo=False``): it emits native ONNX RNN/LSTM/GRU nodes
 for every cell type, where the dynamo exporter can unroll a vanilla RNN with the time axis fixed
@@ -15,11 +16,36 @@ import onnx
 import torch
 from torch import nn
 
+from seqlab.entry import StageError
 from seqlab.io import atomic_path
 from seqlab.text.encoding import TextEncoder
 
+NATIVE_OPS = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}
 INPUT_NAMES = ["tokens", "lengths"]
 OUTPUT_NAMES = ["logits"]
+
+
+def export_graph(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path, opset: int, inputs: list[str],
+                 outputs: list[str], axes: dict[str, dict[int, str]]) -> None:
+    """Trace ``module`` on ``example`` into a checked ONNX file at ``path`` (written atomically)."""
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        # The exporter warns about batch_first RNNs and shape-dependent Python values it handles.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, example, str(tmp), dynamo=False, opset_version=opset, input_names=inputs,
+                          output_names=outputs, dynamic_axes=axes)
+        onnx.checker.check_model(str(tmp))
+
+
+def check_native_state(path: Path, cell: str, layers: int) -> None:
+    """A StageError unless the graph has one native ``cell`` node per layer with initial_h (and initial_c for an
+    LSTM) set: a graph that carries its recurrent state across calls (a step graph) and is not unrolled."""
+    op = NATIVE_OPS[cell]
+    nodes = [node for node in onnx.load(str(path)).graph.node if node.op_type == op]
+    states = 2 if op == "LSTM" else 1
+    carried = [node for node in nodes if all([*node.input, "", ""][5 + i] for i in range(states))]
+    if len(carried) != layers:
+        raise StageError(f"{path}: expected {layers} native {op} node(s) reading the carried state, found "
+                         f"{len(carried)} of {len(nodes)} (did the exporter unroll the recurrence?)")
 
 
 def export_model(model: nn.Module, path: Path, opset: int, encoder: TextEncoder) -> None:
@@ -33,21 +59,9 @@ def export_model(model: nn.Module, path: Path, opset: int, encoder: TextEncoder)
     with torch.no_grad():
         per_position = model(tokens, lengths).dim() == 3  # a tagger: one row of logits per token
     token_axes = {0: "batch", 1: "time"}
-    with atomic_path(path) as tmp, warnings.catch_warnings():
-        # The exporter warns about batch_first RNNs and shape-dependent Python values it handles.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (tokens, lengths),
-            str(tmp),
-            dynamo=False,
-            opset_version=opset,
-            input_names=INPUT_NAMES,
-            output_names=OUTPUT_NAMES,
-            dynamic_axes={"tokens": token_axes, "lengths": {0: "batch"},
-                          "logits": token_axes if per_position else {0: "batch"}},
-        )
-        onnx.checker.check_model(str(tmp))
+    logits_axes = token_axes if per_position else {0: "batch"}
+    export_graph(model, (tokens, lengths), path, opset, INPUT_NAMES, OUTPUT_NAMES,
+                 {"tokens": token_axes, "lengths": {0: "batch"}, "logits": logits_axes})
 
 
 def op_counts(path: Path) -> dict[str, int]:

@@ -10,6 +10,7 @@ from torch import nn
 from seqlab.config import ModelConfig
 from seqlab.models.classifier import SequenceClassifier
 from seqlab.models.language_model import build_language_model
+from seqlab.models.seq2seq import build_seq2seq
 from seqlab.models.tagger import SequenceTagger
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
@@ -17,6 +18,7 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "tag": SequenceTagger,
     "lm": build_language_model,
     "condlm": build_language_model,  # the same model with one learnt initial state per condition
+    "seq2seq": build_seq2seq,  # sizes: vocab_size (source side) and target_vocab_size
 }
 
 

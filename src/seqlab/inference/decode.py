@@ -1,0 +1,225 @@
+"""Decoding a sequence-to-sequence model: greedy and beam search, on any backend.
+
+A ``Seq2SeqModel`` encodes padded source ids once (memory, mask and the decoder's start state) and then
+steps the decoder (tokens, state, memory, mask -> logits, next state, attention weights), all numpy
+arrays: the model in PyTorch (``TorchSeq2Seq``) or its encoder and decoder-step graphs in ONNX Runtime
+(``OrtSeq2Seq``). The search itself is numpy code shared by both, with float64 scores and a fixed
+tie-breaking order, so the two backends give the same n-best lists (up to float error in the logits).
+Evaluation, the CLI and the server all decode through this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from seqlab.inference.backends import log_softmax
+from seqlab.models.seq2seq import Seq2Seq
+from seqlab.text.encoding import pad_batch
+
+ENCODER_INPUTS = ["source", "lengths"]
+ENCODER_OUTPUTS = ["memory", "mask", "state"]
+STEP_INPUTS = ["tokens", "state", "memory", "mask"]
+STEP_OUTPUTS = ["logits", "next_state", "attention"]
+Hypothesis = tuple[list[int], float]
+"""Output ids (without ``<bos>`` and ``<eos>``) and their score, log-probability / length ** length_penalty."""
+
+
+class Seq2SeqModel(Protocol):
+    """Anything that encodes a padded source batch and steps an attention decoder over it."""
+
+    name: str
+
+    def encode(self, source: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """source (B, S) int64, lengths (B,) int64 -> memory (B, S, D) float32, mask (B, S) bool, state (L, B, Sd)."""
+        ...
+
+    def step(self, tokens: np.ndarray, state: np.ndarray, memory: np.ndarray,
+             mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """tokens (B, T) int64 from state (L, B, Sd) -> logits (B, T, V), next state, attention (B, T, S)."""
+        ...
+
+
+class TorchSeq2Seq:
+    """A ``Seq2Seq`` in eval mode without gradients, on whatever device its weights are."""
+
+    def __init__(self, model: Seq2Seq, name: str = "torch") -> None:
+        self.model = model.eval()
+        self.name = name
+        self.device = model.out.weight.device
+
+    def _tensors(self, *arrays: np.ndarray) -> list[torch.Tensor]:
+        return [torch.from_numpy(array).to(self.device) for array in arrays]
+
+    def encode(self, source: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's ``encode`` on numpy arrays."""
+        with torch.inference_mode():
+            outputs = self.model.encode(*self._tensors(source, lengths))
+        return tuple(output.cpu().numpy() for output in outputs)  # type: ignore[return-value]
+
+    def step(self, tokens: np.ndarray, state: np.ndarray, memory: np.ndarray,
+             mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's ``step`` on numpy arrays."""
+        with torch.inference_mode():
+            outputs = self.model.step(*self._tensors(tokens, state, memory, mask))
+        return tuple(output.cpu().numpy() for output in outputs)  # type: ignore[return-value]
+
+
+class OrtSeq2Seq:
+    """The encoder graph (``source``, ``lengths`` -> ``memory``, ``mask``, ``state``) and the decoder-step
+    graph (``tokens``, ``state``, ``memory``, ``mask`` -> ``logits``, ``next_state``, ``attention``) in
+    ONNX Runtime."""
+
+    def __init__(self, encoder_session: object, step_session: object, name: str = "ort") -> None:
+        for session, wanted in ((encoder_session, ENCODER_INPUTS), (step_session, STEP_INPUTS)):
+            names = [i.name for i in session.get_inputs()]  # type: ignore[attr-defined]
+            if names != wanted:
+                raise ValueError(f"expected a graph with inputs {wanted}, got {names}: is it a seqlab seq2seq graph?")
+        self.encoder = encoder_session
+        self.decoder = step_session
+        self.name = name
+
+    def encode(self, source: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One run of the encoder graph."""
+        memory, mask, state = self.encoder.run(None, {"source": source, "lengths": lengths})  # type: ignore[attr-defined]
+        return memory, mask, state
+
+    def step(self, tokens: np.ndarray, state: np.ndarray, memory: np.ndarray,
+             mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One run of the decoder-step graph per token of ``tokens`` (B, T) (the graph reads one at a time)."""
+        logits, weights = [], []
+        for t in range(tokens.shape[1]):
+            step_logits, state, attention = self.decoder.run(  # type: ignore[attr-defined]
+                None, {"tokens": np.ascontiguousarray(tokens[:, t : t + 1]), "state": state, "memory": memory,
+                       "mask": mask})
+            logits.append(step_logits)
+            weights.append(attention)
+        return np.concatenate(logits, axis=1), state, np.concatenate(weights, axis=1)
+
+
+def _log_probs(logits: np.ndarray, suppress: Sequence[int]) -> np.ndarray:
+    """Log-softmax of ``logits`` (N, V) in float64; ``suppress`` ids get -inf (never chosen)."""
+    with np.errstate(divide="ignore"):  # a probability that underflows to 0 is log 0 = -inf, as it should be
+        log_p = log_softmax(logits)  # (N, V)
+    log_p[:, list(suppress)] = -np.inf
+    return log_p
+
+
+def greedy_decode(model: Seq2SeqModel, source_ids: np.ndarray, lengths: np.ndarray, bos: int, eos: int,
+                  max_steps: int, suppress: Sequence[int] = ()) -> list[list[int]]:
+    """The most likely next token at every step, for a padded batch ``source_ids`` (B, S) with ``lengths``.
+
+    Returns each item's output ids, without ``<bos>`` and ``<eos>``; an item stops at ``<eos>`` (and leaves
+    the batch) or after ``max_steps`` tokens. ``<bos>`` and the ``suppress`` ids are never chosen; ties go
+    to the lower id.
+    """
+    memory, mask, state = model.encode(source_ids, lengths)  # (B, S, D), (B, S), (L, B, Sd)
+    outputs: list[list[int]] = [[] for _ in range(len(source_ids))]
+    rows = np.arange(len(source_ids))  # the items still running, in batch order
+    tokens = np.full((len(rows), 1), bos, dtype=np.int64)  # (b, 1)
+    for _ in range(max_steps):
+        logits, state, _ = model.step(tokens, state, memory, mask)  # (b, 1, V)
+        scores = logits[:, -1].copy()  # (b, V)
+        scores[:, [bos, *suppress]] = -np.inf
+        picked = scores.argmax(axis=-1)  # (b,)
+        running = picked != eos
+        for row, token in zip(rows[running], picked[running], strict=True):
+            outputs[row].append(int(token))
+        if not running.all():
+            rows, picked, memory, mask = rows[running], picked[running], memory[running], mask[running]
+            state = state[:, running]  # (L, b, Sd)
+            if not len(rows):
+                break
+        tokens = picked[:, None].astype(np.int64)  # (b, 1)
+    return outputs
+
+
+def _normalised(log_prob: float, length: int, length_penalty: float) -> float:
+    """A hypothesis' score: its log-probability over ``length`` ** ``length_penalty`` (length >= 1)."""
+    return float(log_prob / max(length, 1) ** length_penalty)
+
+
+def beam_decode(model: Seq2SeqModel, source_ids: Sequence[Sequence[int]], bos: int, eos: int, beam: int,
+                length_penalty: float, max_steps: int, pad_id: int = 0,
+                suppress: Sequence[int] = ()) -> list[list[Hypothesis]]:
+    """The ``beam`` best outputs of each source (a batch of id lists; one item is ``[ids]``), best first.
+
+    All items search at once, ``beam`` decoder rows each. At every step each item ranks its
+    beam x vocabulary extensions by total log-probability, ties going to the lower beam and then the
+    lower token id (a stable sort, so any backend picks the same); of the top 2 * ``beam``, an ``<eos>``
+    ranked within the first ``beam`` ends a hypothesis, and the first ``beam`` others live on. An item is
+    done when ``beam`` hypotheses have ended; after ``max_steps`` steps its live hypotheses end as they are.
+    A hypothesis' score is log-probability / length ** ``length_penalty``, the length counting its
+    ``<eos>``. With ``beam`` 1 this is greedy decoding.
+    """
+    if beam < 1 or max_steps < 1:
+        raise ValueError(f"beam and max_steps must be >= 1, not {beam} and {max_steps}")
+    if not source_ids:
+        return []
+    source, lengths = pad_batch(list(source_ids), pad_id)  # (B, S), (B,)
+    memory, mask, state = model.encode(source, lengths)  # (B, S, D), (B, S), (L, B, Sd)
+    rows = np.repeat(np.arange(len(source)), beam)  # (B * K,): each item's rows side by side
+    memory, mask, state = memory[rows], mask[rows], state[:, rows]
+    items = list(range(len(source)))  # the items still searching, in row order
+    hypotheses: list[list[list[int]]] = [[[] for _ in range(beam)] for _ in items]
+    scores = np.full((len(items), beam), -np.inf)  # (b, K) total log-probabilities of the live hypotheses
+    scores[:, 0] = 0.0  # one start hypothesis per item, not K copies of it
+    ended: list[list[Hypothesis]] = [[] for _ in items]
+    tokens = np.full((len(rows), 1), bos, dtype=np.int64)  # (b * K, 1)
+    for step in range(max_steps):
+        logits, state, _ = model.step(tokens, state, memory, mask)  # (b * K, 1, V)
+        vocab = logits.shape[-1]
+        totals = (scores.reshape(-1, 1) + _log_probs(logits[:, -1], [bos, *suppress])).reshape(len(items), -1)
+        ranked = np.argsort(-totals, axis=1, kind="stable")[:, : 2 * beam]  # (b, 2K) into beam * vocab
+        parents, next_tokens, next_scores, keep = [], [], [], []
+        for position, item in enumerate(items):
+            chosen = _extend(ranked[position], totals[position], vocab, beam, eos)
+            for parent, score in chosen.ended:
+                ended[item].append((hypotheses[item][parent], _normalised(score, step + 1, length_penalty)))
+            if len(ended[item]) >= beam or not chosen.live:
+                continue
+            live = chosen.live + [chosen.live[0][:2] + (-np.inf,)] * (beam - len(chosen.live))  # pad dead beams
+            hypotheses[item] = [hypotheses[item][parent] + [token] for parent, token, _ in live]
+            parents += [position * beam + parent for parent, _, _ in live]
+            next_tokens += [token for _, token, _ in live]
+            next_scores.append([score for _, _, score in live])
+            keep.append(item)
+        if not keep:
+            break
+        items, scores = keep, np.array(next_scores)  # (b, K)
+        index = np.array(parents)  # (b * K,) rows of the previous step the new rows continue
+        state, memory, mask = state[:, index], memory[index], mask[index]
+        tokens = np.array(next_tokens, dtype=np.int64)[:, None]  # (b * K, 1)
+    else:
+        for position, item in enumerate(items):  # max_steps reached: live hypotheses end without <eos>
+            ended[item] += [(hypotheses[item][k], _normalised(scores[position, k], max_steps, length_penalty))
+                            for k in range(beam) if np.isfinite(scores[position, k])]
+    return [sorted(found, key=lambda hypothesis: -hypothesis[1])[:beam] for found in ended]
+
+
+@dataclass
+class _Extensions:
+    """One item's choices at one step: (parent, total) pairs that end with ``<eos>``, and up to ``beam``
+    (parent, token, total) triples that live on."""
+
+    ended: list[tuple[int, float]] = field(default_factory=list)
+    live: list[tuple[int, int, float]] = field(default_factory=list)
+
+
+def _extend(ranked: np.ndarray, totals: np.ndarray, vocab: int, beam: int, eos: int) -> _Extensions:
+    """Walk one item's best candidates ``ranked`` (flat indices into beam x vocabulary) in order."""
+    chosen = _Extensions()
+    for rank, flat in enumerate(ranked):
+        total = float(totals[flat])
+        if not np.isfinite(total) or len(chosen.live) == beam:
+            break
+        parent, token = divmod(int(flat), vocab)
+        if token != eos:
+            chosen.live.append((parent, token, total))
+        elif rank < beam:
+            chosen.ended.append((parent, total))
+    return chosen
