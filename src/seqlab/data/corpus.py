@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from seqlab.config import SourceConfig, SplitConfig, TaskConfig
-from seqlab.data.prepare import describe_source, write_prepared
+from seqlab.data.prepare import manifest_head, write_prepared
 from seqlab.io import InputError
 from seqlab.paths import SPLITS
 
@@ -187,11 +187,7 @@ def prepare_corpus_task(
     kept, stats = deduplicate_documents(corpus.documents)
     splits = document_split(kept, task.split, seed, source_name(task))
     manifest = {
-        "task": task_name,
-        "structure": task.structure,
-        "source": describe_source(task.source.kind, corpus.files, corpus.package, corpus.package_version),
-        "seed": seed,
-        "split_shares": task.split.model_dump(),
+        **manifest_head(task_name, task, corpus, seed),
         "split_rule": "whole documents: a seeded shuffle of the id-sorted documents gives valid and test their "
                       "rounded share of the documents (at least 1 each), train the rest (corpus.document_split)",
         "dedup": stats,

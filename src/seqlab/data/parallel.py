@@ -34,7 +34,7 @@ from typing import Any
 
 from seqlab.config import SourceConfig, SplitConfig, TaskConfig
 from seqlab.data.corpus import keyed_split, source_name
-from seqlab.data.prepare import describe_source, normalise_text, write_prepared
+from seqlab.data.prepare import manifest_head, normalise_text, write_prepared
 from seqlab.data.sources import user_file
 from seqlab.io import InputError, read_lines
 from seqlab.text.tokenizers import get_tokenizer
@@ -219,11 +219,7 @@ def prepare_parallel_task(
     splits = item_split(items, task.split, seed, source_name(task))
     source_tokens, target_tokens = get_tokenizer(task.tokenizer), get_tokenizer(task.target_tokenizer)
     manifest = {
-        "task": task_name,
-        "structure": task.structure,
-        "source": describe_source(task.source.kind, source.files, source.package, source.package_version),
-        "seed": seed,
-        "split_shares": task.split.model_dump(),
+        **manifest_head(task_name, task, source, seed),
         "split_rule": "whole items (a source with all its targets): a seeded shuffle of the source-sorted items "
                       "gives valid and test their rounded share (at least 1 each), train the rest "
                       "(parallel.item_split)",

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from seqlab.config import SplitConfig, TaskConfig
 from seqlab.data.sources import LabelledText, SourceData
@@ -137,13 +137,28 @@ def hashed_split(sentences: list[TaggedSentence], shares: SplitConfig, seed: int
     return {name: [sentence for _, sentence in sorted(rows, key=lambda row: row[0])] for name, rows in drawn.items()}
 
 
-def describe_source(kind: str, files: list[Path], package: str | None, version: str | None) -> dict[str, Any]:
-    """A manifest's view of a source: its kind, the package and version that ship it, each file's SHA-256."""
+class DescribedSource(Protocol):
+    """What every source yields beside its data: the files read and the package (and version) that ships them."""
+
+    files: list[Path]
+    package: str | None
+    package_version: str | None
+
+
+def manifest_head(task_name: str, task: TaskConfig, source: DescribedSource, seed: int) -> dict[str, Any]:
+    """The fields every prepare manifest starts with: the task and its structure, the source (kind, package,
+    version, each file's SHA-256), the seed and the split shares."""
     return {
-        "kind": kind,
-        "package": package,
-        "package_version": version,
-        "files": [{"name": path.name, "sha256": sha256_file(path)} for path in files],
+        "task": task_name,
+        "structure": task.structure,
+        "source": {
+            "kind": task.source.kind,
+            "package": source.package,
+            "package_version": source.package_version,
+            "files": [{"name": path.name, "sha256": sha256_file(path)} for path in source.files],
+        },
+        "seed": seed,
+        "split_shares": task.split.model_dump(),
     }
 
 
@@ -166,10 +181,7 @@ def prepare_task(task_name: str, task: TaskConfig, source: SourceData, seed: int
     kept, stats = deduplicate(source.items)
     splits = stratified_split(kept, task.split, seed)
     manifest = {
-        "task": task_name,
-        "source": describe_source(task.source.kind, source.files, source.package, source.package_version),
-        "seed": seed,
-        "split_shares": task.split.model_dump(),
+        **manifest_head(task_name, task, source, seed),
         "dedup": vars(stats),
         "counts": {name: dict(sorted(Counter(r.label for r in rows).items())) for name, rows in splits.items()},
     }
@@ -191,11 +203,7 @@ def prepare_tagged_task(
     kept, stats = deduplicate_sentences(source.sentences)
     splits = hashed_split(kept, task.split, seed)
     manifest = {
-        "task": task_name,
-        "structure": task.structure,
-        "source": describe_source(task.source.kind, source.files, source.package, source.package_version),
-        "seed": seed,
-        "split_shares": task.split.model_dump(),
+        **manifest_head(task_name, task, source, seed),
         "split_rule": "each sentence goes to the split its seeded SHA-256 hash falls in (prepare.hashed_split)",
         "dedup": vars(stats),
         "noise_tags": {
