@@ -9,9 +9,10 @@ import logging
 from seqlab.config import load_params
 from seqlab.data.expectations import validate_splits
 from seqlab.data.parallel import stress_stripped
+from seqlab.data.prepare import read_prepared
 from seqlab.entry import StageError, run_entry
-from seqlab.io import read_jsonl, write_json
-from seqlab.paths import SPLITS, Layout, repo_root
+from seqlab.io import write_json
+from seqlab.paths import Layout, repo_root
 
 
 def main(task: str) -> None:
@@ -19,7 +20,7 @@ def main(task: str) -> None:
     layout = Layout(repo_root())
     config = load_params(layout.root / "params.yaml").task(task)
     folder = layout.prepared(task)
-    splits = {name: [row for _, row in read_jsonl(folder / f"{name}.jsonl")] for name in SPLITS}
+    splits = read_prepared(folder)
     report = validate_splits(splits, config.labels, config.checks, layout.validation_docs(task), config.structure,
                              target_tokenizer=config.target_tokenizer, no_stress_digits=stress_stripped(config))
     write_json(layout.validation_report(task), report.to_dict())

