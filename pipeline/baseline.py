@@ -3,6 +3,7 @@
 Classify tasks: char n-gram TF-IDF + logistic regression. Tag tasks: the most frequent tag of each
 word, or for b/m/e/s segmentation forward maximum matching with the train split's dictionary.
 Generating tasks (lm, condlm): an interpolated character n-gram model, one per condition for condlm.
+Sequence to sequence: none is fitted yet; the report compares G2P with published figures instead.
 """
 
 from seqlab.config import GENERATIVE, load_params
@@ -23,6 +24,9 @@ def main(task: str) -> None:
     if config.structure in GENERATIVE:
         vocab = Vocab.load(layout.vocab(task) / TOKENS_FILE)
         metrics = train_text_baseline(layout.prepared(task), vocab, config.structure == "condlm", config.max_len)
+    elif config.structure == "seq2seq":
+        metrics = {"model": None, "note": "no baseline is fitted for seq2seq tasks; for G2P the report lists "
+                                          "published results on CMUdict"}
     elif config.structure == "tag":
         metrics = train_tag_baseline(layout.prepared(task), config.labels, config.tag_scheme)
     else:

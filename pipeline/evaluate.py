@@ -2,9 +2,12 @@
 
 Classifiers and taggers: accuracy and F1 (tag tasks also unseen-word accuracy and word F1).
 Generating models (lm, condlm): bits per character, one step's latency, and generation speed of the
-stateful step graph against the sliding-window method.
+stateful step graph against the sliding-window method. Sequence to sequence: word and token error rates
+(greedy and beam), decoding latency, and attention heatmaps of a few test words in the MLflow run.
 """
 
+import tempfile
+from pathlib import Path
 
 import torch
 
@@ -16,6 +19,7 @@ from seqlab.evaluation.run_evaluation import evaluate_run
 from seqlab.inference.sessions import CPU
 from seqlab.io import read_json, write_json
 from seqlab.paths import Layout, repo_root, tracking_uri
+from seqlab.report.plots import attention_samples_plot
 from seqlab.training.run import VARIANT_KEYS
 from seqlab.training.tracking import reopen_run
 
@@ -40,6 +44,11 @@ def main(run: str) -> None:
                          layout.train_dir(run) / "mlflow_run.json")
     tracker.log_metrics(tracking_metrics(metrics))
     tracker.log_artifact(layout.eval_metrics(run), "evaluate")
+    if "attention_samples" in results:  # seq2seq: where the decoder looked, as heatmaps in the MLflow run
+        with tempfile.TemporaryDirectory() as folder:
+            path = attention_samples_plot(results["attention_samples"], f"{run}: attention (test words)",
+                                          Path(folder) / f"{run}_attention.png")
+            tracker.log_artifact(path, "evaluate")
 
 
 if __name__ == "__main__":

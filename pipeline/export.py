@@ -1,7 +1,8 @@
 """Stage export@<run>: checkpoint -> ONNX, checked against PyTorch on the test split, registered in MLflow.
 
 Classifiers and taggers: one graph (tokens, lengths -> logits). Generating models: the step graph
-(tokens, state -> logits, next state) and, for a conditioned one, the condition graph.
+(tokens, state -> logits, next state) and, for a conditioned one, the condition graph. Sequence to
+sequence: the encoder graph and the decoder-step graph, also checked by beam search over both backends.
 """
 
 import logging
@@ -25,7 +26,7 @@ def main(run: str) -> None:
                          layout.train_dir(run) / "mlflow_run.json")
     with atomic_path(layout.onnx_dir(run)) as staging:
         staging.mkdir()
-        report = export_run(layout, model, spec, staging, params.export.opset)
+        report = export_run(layout, model, spec, staging, params.export.opset, params.decode)
         write_json(layout.parity_report(run), report)
         check_parity(report, params.export, f"{run} ({layout.parity_report(run)})")
     model_name = f"seqlab-{spec.task}"

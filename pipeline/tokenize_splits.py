@@ -1,4 +1,4 @@
-"""Stage tokenize@<task>: prepared text -> token lists (characters or jieba words).
+"""Stage tokenize@<task>: prepared text -> token lists (characters or jieba words; seq2seq: both sides).
 
 Named tokenize_splits.py because a script named tokenize.py would shadow the standard library.
 """
@@ -19,7 +19,8 @@ def main(task: str) -> None:
     with atomic_path(layout.tokenized(task)) as staging:
         staging.mkdir()
         for split in SPLITS:
-            rows = tokenize_file(layout.prepared(task) / f"{split}.jsonl", staging / f"{split}.jsonl", config.tokenizer)
+            rows = tokenize_file(layout.prepared(task) / f"{split}.jsonl", staging / f"{split}.jsonl", config.tokenizer,
+                                 config.target_tokenizer if config.structure == "seq2seq" else None)
             logging.getLogger(__name__).info("%s/%s: %d rows tokenized (%s)", task, split, rows, config.tokenizer)
 
 

@@ -13,8 +13,9 @@ def main(task: str) -> None:
     """Build TASK's vocabulary from its tokenized train split."""
     layout = Layout(repo_root())
     config = load_params(layout.root / "params.yaml").task(task)
-    train_tokens = [row["tokens"] for _, row in read_jsonl(layout.tokenized(task) / "train.jsonl")]
-    vocabularies = build_vocabularies(train_tokens, config.vocab)
+    rows = [row for _, row in read_jsonl(layout.tokenized(task) / "train.jsonl")]
+    targets = [target for row in rows for target in row.get("targets", [])]  # seq2seq: every reference
+    vocabularies = build_vocabularies([row["tokens"] for row in rows], config.vocab, targets)
     with atomic_path(layout.vocab(task)) as staging:
         staging.mkdir()
         for name, vocabulary in vocabularies.items():

@@ -52,6 +52,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, root / name)
     shutil.copy2(REPO / "tests" / "pipeline" / "params.tiny.yaml", root / "params.yaml")
+    shutil.copy2(REPO / "tests" / "pipeline" / "data" / "numbers.tsv", root / "data" / "user" / "numbers.tsv")
     run_tool(["git", "init", "-q"], root)
     run_tool(["git", "add", "-A"], root)
     run_tool(["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "tiny copy"], root)

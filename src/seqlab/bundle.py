@@ -1,7 +1,8 @@
 """Write a deployment bundle for a task's champion run: models, vocabulary, config, card, checksums.
 
 Classifiers and taggers ship one graph (tokens, lengths -> logits); generating models (lm, condlm)
-ship their step graph (tokens, state -> logits, next state) and, for condlm, the condition graph.
+ship their step graph (tokens, state -> logits, next state) and, for condlm, the condition graph;
+seq2seq models their encoder graph and decoder-step graph, the target vocabulary and the decode settings.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from seqlab.checkpoint import ModelSpec, load_checkpoint
-from seqlab.config import GENERATIVE
-from seqlab.inference.bundle import BUNDLE_VOCAB, CHECKSUMS, CONDITION_FILE, MODEL_FILES
+from seqlab.config import GENERATIVE, DecodeConfig
+from seqlab.inference.bundle import BUNDLE_VOCAB, CHECKSUMS, CONDITION_FILE, ENCODER_FILE, ENCODER_FILES, MODEL_FILES
 from seqlab.io import atomic_path, read_json, sha256_file, write_json, write_text
 from seqlab.paths import Layout
-from seqlab.text.vocab import CHARS_FILE, PAIRS_FILE, TOKENS_FILE
+from seqlab.text.vocab import CHARS_FILE, PAIRS_FILE, TARGETS_FILE, TOKENS_FILE
 from seqlab.training.tracking import git_commit
 
 STATE = "float32 [layers, batch, state_size]"
+PERCENT_SCORES = {"accuracy", "wer", "per", "greedy_wer", "greedy_per"}
+"""Scores in [0, 1] that a model card shows as percentages."""
 
 
 def _percent(value: float) -> str:
@@ -42,7 +45,7 @@ def _latency_table(backends: dict[str, Any], scores: dict[str, str], per: str) -
     header = ["model", *scores.values(), *(f"p50 ms per {per}, {batch.replace('_', ' ')}" for batch in batches)]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |"]
     for name, b in backends.items():
-        cells = [_percent(b[key]) if key == "accuracy" else f"{b[key]:.4f}" for key in scores]
+        cells = [_percent(b[key]) if key in PERCENT_SCORES else f"{b[key]:.4f}" for key in scores]
         cells += [f"{b['latency'][batch]['p50_ms']:.2f}" if batch in b["latency"] else "–" for batch in batches]
         lines.append("| " + " | ".join([name, *cells]) + " |")
     return "\n".join(lines)
@@ -63,6 +66,10 @@ def _data_line(manifest: dict[str, Any], structure: str) -> str:
         sizes = ", ".join(f"{name} {len(c['documents'])} ({c['characters']:,} characters)"
                           for name, c in counts.items())
         return f"{origin},\n  whole documents, deduplicated, split by document; documents: {sizes}."
+    if structure == "seq2seq":
+        sizes = ", ".join(f"{name} {c['items']:,} ({c['targets']:,} targets)" for name, c in counts.items())
+        stress = ", stress digits stripped" if manifest.get("stress_stripped") else ""
+        return f"{origin},\n  each source with all its references, split by source{stress}; sources: {sizes}."
     tagger = structure == "tag"
     sizes = ", ".join(f"{name} {c['sentences'] if tagger else sum(c.values())}" for name, c in counts.items())
     return (f"{origin},\n  deduplicated, contradictory {'sentences' if tagger else 'texts'} removed; "
@@ -74,6 +81,8 @@ def model_card(task: str, run: str, config: dict[str, Any], evaluation: dict[str
     """A markdown model card: what the model is, what it was trained on, how good and fast it is."""
     if config["structure"] in GENERATIVE:
         return _generative_card(task, run, config, evaluation, manifest, commit, parity)
+    if config["structure"] == "seq2seq":
+        return _seq2seq_card(task, run, config, evaluation, manifest, commit, parity)
     tagger = config["structure"] == "tag"
     table = _latency_table(evaluation["backends"], {"accuracy": "token accuracy" if tagger else "accuracy",
                                                     "macro_f1": "macro-F1"}, "call")
@@ -132,6 +141,53 @@ the int8 one on the CPU otherwise. {_caveat(config, manifest)}
 """
 
 
+def _seq2seq_card(task: str, run: str, config: dict[str, Any], evaluation: dict[str, Any],
+                  manifest: dict[str, Any], commit: str | None, parity: dict[str, Any]) -> str:
+    """The model card of a sequence-to-sequence model (e.g. grapheme-to-phoneme)."""
+    decode = config["decode"]
+    scores = {"wer": f"WER (beam {decode['beam']})", "per": f"{_unit(config)} error rate (beam)",
+              "greedy_wer": "WER (greedy)", "greedy_per": f"{_unit(config)} error rate (greedy)"}
+    if "bleu" in next(iter(evaluation["backends"].values())):
+        scores |= {"bleu": "BLEU", "chrf": "chrF"}
+    table = _latency_table(evaluation["backends"], scores, "batch, greedy")
+    beam = parity["beam"]
+    return f"""# seqlab model card: {task}
+
+- **Run**: {_run_line(run, config['model'], evaluation['parameters'])}
+- **Task**: {_task_line(config)}
+- **Data**: {_data_line(manifest, config['structure'])}
+- **Commit**: {_written(commit)}.
+
+## Test-split quality and CPU latency ({evaluation['threads']} threads)
+
+Word error rate (WER): the share of test items whose output equals none of their references.
+{_unit(config)} error rate: edit distance to the closest reference over its length.
+
+{table}
+
+int8 quantization changes the test WER by {evaluation['int8_wer_increase_points']:+.2f} points.
+{_parity_and_sizes(parity, evaluation['sizes_bytes'], 'next-token')} Beam search over ONNX Runtime gives the same
+n-best lists as over PyTorch for {_percent(beam['same_nbest'])} of {beam['sources']:,} test items.
+
+## Use
+
+`seqlab predict --bundle <this folder> "{_example_input(manifest)}"` prints the best output of a beam search
+of width {decode['beam']}; `--beam 5` prints the 5 best with their scores (log-probability /
+length ** {decode['length_penalty']:g}). It runs the fp16 graphs on CUDA when a GPU is present and the int8
+ones on the CPU otherwise. {_caveat(config, manifest)}
+"""
+
+
+def _unit(config: dict[str, Any]) -> str:
+    """What a seq2seq model's output tokens are called."""
+    return "Phoneme" if config.get("target_tokenizer") == "whitespace" and config.get("source_kind") == "cmudict" \
+        else "Token"
+
+
+def _example_input(manifest: dict[str, Any]) -> str:
+    return "seqlab" if manifest["source"]["kind"] == "cmudict" else "your text"
+
+
 def _generation_lines(generation: dict[str, Any]) -> str:
     """Generation speed per backend: the stateful step graph against the sliding window."""
     lines = [f"- {name}: {speed['stateful_chars_per_s']:,.0f} characters/s with the state carried, "
@@ -167,6 +223,12 @@ def _task_line(config: dict[str, Any]) -> str:
                 f"time from the condition's learnt start state (and an optional prompt); trained on texts of up "
                 f"to {config['max_len'] - 1} characters (longer ones cut).")
     limit = f"at most {config['max_len']} {config['tokenizer']} tokens per text (longer texts are truncated)"
+    if structure == "seq2seq":
+        if config.get("source_kind") == "cmudict":
+            return ("convert an English word's spelling to its pronunciation (ARPAbet phonemes), read letter by "
+                    "letter by an encoder and written phoneme by phoneme by an attention decoder.")
+        return (f"turn a text into another ({config['tokenizer']} tokens in, {config['target_tokenizer']} tokens "
+                f"out) with an attention encoder-decoder; {limit}.")
     if structure != "tag":
         return f"classify a text into one of {', '.join(config['labels'])}; {limit}."
     if config.get("tag_scheme") == "bmes":
@@ -177,10 +239,13 @@ def _task_line(config: dict[str, Any]) -> str:
 def _caveat(config: dict[str, Any], manifest: dict[str, Any]) -> str:
     """Where the model may do worse than its test figures say."""
     structure, kind = config["structure"], manifest["source"]["kind"]
+    if structure == "seq2seq" and kind == "cmudict":
+        return ("The model learnt from the CMU Pronouncing Dictionary (North American English); names and "
+                "loanwords from other languages are converted less well.")
     if structure == "tag":
         return ("The model learnt from People's Daily news of January 1998; other genres (social media, "
                 "dialogue) and newer vocabulary will be tagged less well.")
-    if structure not in GENERATIVE:
+    if structure not in GENERATIVE and kind != "file":
         return ("The model learnt from product and book reviews; texts of other kinds (news, dialogue) may be "
                 "classified less well.")
     if kind == "shakespeare":
@@ -202,6 +267,15 @@ def _tokens_input(model: dict[str, Any]) -> str:
 
 def _graph_config(spec: ModelSpec) -> dict[str, Any]:
     """The inputs and outputs of the bundle's graphs (and a generating model's state) for config.json."""
+    if spec.structure == "seq2seq":
+        return {"encoder_graph": {"file": ENCODER_FILE, "inputs": {"source": "int64 [batch, source_time]",
+                                                                  "lengths": "int64 [batch]"},
+                                  "outputs": {"memory": "float32 [batch, source_time, memory]",
+                                              "mask": "bool [batch, source_time]", "state": STATE}},
+                "inputs": {"tokens": "int64 [batch, 1]", "state": STATE, "memory": "float32 [batch, source_time, "
+                           "memory]", "mask": "bool [batch, source_time]"},
+                "outputs": {"logits": "float32 [batch, 1, target_vocab]", "next_state": STATE,
+                            "attention": "float32 [batch, 1, source_time]"}}
     if spec.structure not in GENERATIVE:
         return {"tag_scheme": spec.tag_scheme,
                 "inputs": {"tokens": _tokens_input(spec.model), "lengths": "int64 [batch]"},
@@ -219,14 +293,15 @@ def _graph_config(spec: ModelSpec) -> dict[str, Any]:
     return graphs
 
 
-def write_bundle(layout: Layout, task: str, run: str, out_dir: Path) -> Path:
-    """Assemble ``out_dir`` from run outputs atomically and return it."""
+def write_bundle(layout: Layout, task: str, run: str, out_dir: Path, decode: DecodeConfig) -> Path:
+    """Assemble ``out_dir`` from run outputs atomically and return it; a seq2seq bundle decodes with ``decode``."""
     spec = ModelSpec(**load_checkpoint(layout.checkpoint(run))["spec"])
     config = {
         "task": task, "run": run, "structure": spec.structure, "labels": spec.labels,
         "tokenizer": spec.tokenizer, "max_len": spec.max_len, "model": spec.model, **_graph_config(spec),
     }
     evaluation = read_json(layout.eval_metrics(run))
+    manifest = read_json(layout.prepared(task) / "manifest.json")
     sources = {
         MODEL_FILES["fp32"]: layout.onnx_model(run),
         MODEL_FILES["int8"]: layout.quantized_dir(run) / MODEL_FILES["int8"],
@@ -235,6 +310,13 @@ def write_bundle(layout: Layout, task: str, run: str, out_dir: Path) -> Path:
     }
     if spec.structure == "condlm":
         sources[CONDITION_FILE] = layout.onnx_dir(run) / CONDITION_FILE
+    if spec.structure == "seq2seq":
+        sources |= {ENCODER_FILES["fp32"]: layout.onnx_dir(run) / ENCODER_FILE,
+                    ENCODER_FILES["int8"]: layout.quantized_dir(run) / ENCODER_FILES["int8"],
+                    ENCODER_FILES["fp16"]: layout.quantized_dir(run) / ENCODER_FILES["fp16"],
+                    TARGETS_FILE: layout.vocab(task) / TARGETS_FILE}
+        config |= {"source_kind": manifest["source"]["kind"], "target_tokenizer": manifest["tokenizers"]["target"],
+                   "decode": decode.model_dump()}
     if spec.model.get("char_embed_dim"):
         sources[CHARS_FILE] = layout.vocab(task) / CHARS_FILE
     if spec.model.get("pair_embed_dim"):
@@ -245,8 +327,8 @@ def write_bundle(layout: Layout, task: str, run: str, out_dir: Path) -> Path:
             shutil.copy2(path, staging / name)
         write_json(staging / "config.json", config)
         write_json(staging / "metrics.json", evaluation)
-        card = model_card(task, run, config, evaluation, read_json(layout.prepared(task) / "manifest.json"),
-                          git_commit(layout.root), read_json(layout.parity_report(run)))
+        card = model_card(task, run, config, evaluation, manifest, git_commit(layout.root),
+                          read_json(layout.parity_report(run)))
         write_text(staging / "MODEL_CARD.md", card)
         names = sorted(path.name for path in staging.iterdir())
         write_text(staging / CHECKSUMS, "".join(f"{sha256_file(staging / n)}  {n}\n" for n in names))

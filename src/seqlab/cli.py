@@ -52,14 +52,23 @@ def predict(
     bundle: Annotated[Path, typer.Option(help="A bundle folder written by `make export`, e.g. dist/sentiment.")],
     provider: Annotated[Provider, typer.Option(help="auto: CUDA when it loads, else the CPU.")] = Provider.auto,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per text.")] = False,
+    beam: Annotated[int | None, typer.Option(min=1, help="seq2seq: print the BEAM best outputs with their scores "
+                                                         "(default: the best of the bundle's beam search).")] = None,
 ) -> None:
     """Run a bundle on TEXTS: a classifier prints label and probability, a tagger word/tag pairs, a
-    segmenter the words separated by spaces."""
-    from seqlab.inference.bundle import GeneratorBundle, TaggedText, load_bundle
+    segmenter the words separated by spaces, an encoder-decoder (e.g. grapheme-to-phoneme) its output."""
+    from seqlab.inference.bundle import GeneratorBundle, Seq2SeqBundle, TaggedText, load_bundle
 
     model = load_bundle(bundle, provider.value)
     if isinstance(model, GeneratorBundle):
         raise ValueError(f"{bundle} holds a language model: run `seqlab generate --bundle {bundle}`")
+    if isinstance(model, Seq2SeqBundle):
+        _print_transductions(model.transduce(texts, beam), as_json, n_best=beam is not None)
+        err.print(f"ran {model.name} on {model.provider}")
+        return
+    if beam is not None:
+        raise ValueError(f"--beam: {bundle} holds a {model.config.get('structure', 'classify')} model, which "
+                         "does not search; leave it out")
     for text, result in zip(texts, model.predict(texts), strict=True):
         if as_json:
             typer.echo(json.dumps({"text": text, **asdict(result)}, ensure_ascii=False))
@@ -70,6 +79,20 @@ def predict(
         else:
             typer.echo(" ".join(f"{token}/{tag}" for token, tag in zip(result.tokens, result.tags, strict=True)))
     err.print(f"ran {model.backend.name} on {model.provider}")
+
+
+def _print_transductions(results: list, as_json: bool, n_best: bool) -> None:
+    """An encoder-decoder's outputs: the best one per line, or with ``n_best`` each text's outputs numbered
+    with their scores."""
+    for result in results:
+        if as_json:
+            typer.echo(json.dumps(asdict(result), ensure_ascii=False))
+        elif not n_best:
+            typer.echo(result.outputs[0] if result.outputs else "")
+        else:
+            typer.echo(result.source)
+            for rank, (output, score) in enumerate(zip(result.outputs, result.scores, strict=True), start=1):
+                typer.echo(f"  {rank}. {output}\t{score:.4f}")
 
 
 @app.command()
@@ -112,15 +135,17 @@ def bundle(
 ) -> None:
     """Write a deployment bundle per task from the champion run chosen by the report stage."""
     from seqlab.bundle import write_bundle
+    from seqlab.config import load_params
     from seqlab.io import read_json
     from seqlab.paths import Layout, repo_root
 
     layout = Layout(repo_root(root))
+    decode = load_params(layout.root / "params.yaml").decode
     champions = read_json(layout.champions)
     if not champions:
         raise ValueError(f"{layout.champions} names no champion; run `make repro` first")
     for task, champion in champions.items():
-        folder = write_bundle(layout, task, champion["run"], out_dir / task)
+        folder = write_bundle(layout, task, champion["run"], out_dir / task, decode)
         typer.echo(f"{task}: bundle of run {champion['run']} written to {folder}")
 
 

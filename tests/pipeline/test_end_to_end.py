@@ -274,3 +274,56 @@ def test_runs_readable_through_a_real_mlflow_server(project: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+SEQ2SEQ = {"tiny-g2p": "g2p", "tiny-numbers": "numbers"}
+
+
+def test_seq2seq_through_every_stage(project: Path) -> None:
+    # Guards: a seq2seq run that skips a stage, a word in two splits, ORT (step graph or beam search) not
+    # matching torch, int8 far from fp32, or a report without its WER table and attention heatmap.
+    manifest = json.loads((project / "data/prepared/g2p/manifest.json").read_text())
+    assert manifest["stress_stripped"] and manifest["counts"]["test"]["items"] > 6000
+    words = {split: {json.loads(line)["source"] for line in
+                     (project / f"data/prepared/g2p/{split}.jsonl").read_text().splitlines()}
+             for split in ("train", "valid", "test")}
+    assert not words["test"] & (words["train"] | words["valid"])
+    for run, task in SEQ2SEQ.items():
+        evaluation = json.loads((project / f"metrics/eval/{run}.json").read_text())
+        backends = evaluation["backends"]
+        assert set(backends) >= {"torch_fp32", "ort_fp32", "ort_int8"}
+        assert backends["ort_fp32"]["items"] == json.loads(
+            (project / f"data/prepared/{task}/manifest.json").read_text())["counts"]["test"]["items"]
+        assert abs(backends["torch_fp32"]["wer"] - backends["ort_fp32"]["wer"]) < 2e-3
+        assert abs(evaluation["int8_wer_increase_points"]) < 5
+        parity = json.loads((project / f"reports/parity/{run}.json").read_text())
+        assert parity["max_abs_diff"] < 1e-4 and parity["beam"]["same_nbest"] >= 0.999
+        sample = evaluation["attention_samples"][0]
+        weights = sample["weights"]
+        assert len(weights) == len(sample["output"]) and all(len(row) == len(sample["source"]) for row in weights)
+        assert all(abs(sum(row) - 1) < 1e-3 for row in weights)
+    g2p = json.loads((project / "metrics/eval/tiny-g2p.json").read_text())["backends"]["ort_int8"]
+    assert g2p["per"] < 0.8 and "bleu" not in g2p  # 25 seconds of training; BLEU only for user corpora
+    numbers = json.loads((project / "metrics/eval/tiny-numbers.json").read_text())["backends"]["ort_int8"]
+    assert numbers["per"] < 0.5 and 0 < numbers["bleu"] <= 100 and 0 < numbers["chrf"] <= 100
+    summary = (project / "reports/summary.md").read_text()
+    assert "## Task `g2p`" in summary and "## Task `numbers`" in summary and "Phonetisaurus" in summary
+    assert (project / "reports/plots/g2p_attention.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_seq2seq_bundles_predict(project: Path, run) -> None:
+    bundle = project / "dist/g2p"
+    assert {"encoder.onnx", "encoder.int8.onnx", "encoder.fp16.onnx", "targets.json"} <= {
+        p.name for p in bundle.iterdir()}
+    phonemes = set(json.loads((bundle / "targets.json").read_text())["tokens"][4:])  # after the specials
+    best = run(["seqlab", "predict", "--bundle", str(bundle), "seqlab"], project)
+    assert best.stdout.strip() and set(best.stdout.split()) <= phonemes
+    assert "ran ort_int8 on CPUExecutionProvider" in best.stderr
+    nbest = run(["seqlab", "predict", "--bundle", str(bundle), "--beam", "3", "Seqlab"], project)
+    lines = nbest.stdout.strip().splitlines()
+    assert lines[0] == "Seqlab" and len(lines) == 4
+    scores = [float(line.rsplit("\t", 1)[1]) for line in lines[1:]]
+    assert scores == sorted(scores, reverse=True)
+    assert lines[1].split("\t")[0].removeprefix("  1. ") == best.stdout.strip()  # "Seqlab" is read as "seqlab"
+    digits = run(["seqlab", "predict", "--bundle", str(project / "dist/numbers"), "forty-two", "seven"], project)
+    assert all(set(line.split()) <= set("0123456789") for line in digits.stdout.strip().splitlines())

@@ -12,7 +12,7 @@ import torch
 
 from seqlab.bundle import model_card, write_bundle
 from seqlab.checkpoint import ModelSpec, save_checkpoint
-from seqlab.config import ModelConfig, Params
+from seqlab.config import DecodeConfig, ModelConfig, Params
 from seqlab.export.lm_export import export_condition_graph, export_step_graph
 from seqlab.export.quantize import convert_fp16, quantize_int8
 from seqlab.inference.bundle import CONDITION_FILE, GeneratorBundle, load_bundle, verify_checksums
@@ -296,7 +296,7 @@ def test_generator_bundle_and_card(tmp_path: Path, structure: str, cell: str, st
     # the step graph's io and state shape in config.json, and a model card with bpc and generation speed.
     layout = Layout(tmp_path)
     task, run = write_generating_run(layout, structure, cell)
-    folder = write_bundle(layout, task, run, tmp_path / "dist" / task)
+    folder = write_bundle(layout, task, run, tmp_path / "dist" / task, DecodeConfig())
     verify_checksums(folder)
     assert (folder / CONDITION_FILE).is_file() == (structure == "condlm")
     config = read_json(folder / "config.json")

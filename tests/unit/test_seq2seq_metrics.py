@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seqlab.evaluation.seq2seq_metrics import closest_reference, edit_distance, seq2seq_scores
+from seqlab.evaluation.seq2seq_metrics import closest_reference, corpus_text_scores, edit_distance, seq2seq_scores
 
 
 def phonemes(text: str) -> list[str]:
@@ -69,3 +69,53 @@ def test_bad_input_is_named() -> None:
         seq2seq_scores([["A"], ["B"]], [[["A"]]])
     with pytest.raises(ValueError, match="item 1: an item has no reference"):
         seq2seq_scores([["A"], ["B"]], [[["A"]], []])
+
+
+# Guards BLEU and chrF: perfect output scores 100, errors score lower, any one of several references suffices.
+WORDS = ["phoneme", "grapheme", "sequence", "language"]
+SENTENCES = ["the cat sat on the mat", "a dog ran in the park"]
+
+
+def test_text_scores_of_identical_output() -> None:
+    characters = [list(word) for word in WORDS]
+    scores = corpus_text_scores(characters, [[word] for word in characters], "")
+    assert scores == {"bleu": pytest.approx(100.0), "chrf": pytest.approx(100.0)}
+    words = [sentence.split() for sentence in SENTENCES]
+    scores = corpus_text_scores(words, [[sentence] for sentence in words], " ")
+    assert scores == {"bleu": pytest.approx(100.0), "chrf": pytest.approx(100.0)}
+
+
+def test_text_scores_rank_wrong_below_right() -> None:
+    references = [[sentence.split()] for sentence in SENTENCES]
+    right = corpus_text_scores([sentence.split() for sentence in SENTENCES], references, " ")
+    close = corpus_text_scores([phonemes("the cat sat on a mat"), phonemes("a dog ran in the park")], references, " ")
+    wrong = corpus_text_scores([phonemes("my hat is red"), phonemes("no birds sing here")], references, " ")
+    assert right["bleu"] > close["bleu"] > wrong["bleu"]
+    assert right["chrf"] > close["chrf"] > wrong["chrf"]
+    assert wrong["bleu"] < 10 and wrong["chrf"] < 30
+
+
+def test_text_scores_on_characters_count_characters() -> None:
+    references = [[list(word)] for word in WORDS]
+    predictions = [list(word) for word in ["phonema", "grafeme", "sequense", "languag"]]
+    misspelt = corpus_text_scores(predictions, references, "")
+    assert 0 < misspelt["bleu"] < 100  # each word is not one BLEU token, or one letter off would score 0
+    assert 0 < misspelt["chrf"] < 100
+
+
+def test_text_scores_with_several_references() -> None:
+    references = [[phonemes("the cat sat on the mat"), phonemes("a cat was sitting on the mat")]]
+    scores = corpus_text_scores([phonemes("a cat was sitting on the mat")], references, " ")
+    assert scores == {"bleu": pytest.approx(100.0), "chrf": pytest.approx(100.0)}
+    # Items with one and with two references side by side: the short list does not count against its item.
+    predictions = [phonemes("a cat was sitting on the mat"), phonemes("a dog ran in the park")]
+    mixed = corpus_text_scores(predictions, [references[0], [phonemes("a dog ran in the park")]], " ")
+    assert mixed == {"bleu": pytest.approx(100.0), "chrf": pytest.approx(100.0)}
+
+
+def test_text_scores_bad_input() -> None:
+    with pytest.raises(ValueError, match="2 predictions but 1 items"):
+        corpus_text_scores([["A"], ["B"]], [[["A"]]], " ")
+    with pytest.raises(ValueError, match="item 1: an item has no reference"):
+        corpus_text_scores([["A"], ["B"]], [[["A"]], []], " ")
+    assert corpus_text_scores([], [], " ") == {"bleu": 0.0, "chrf": 0.0}

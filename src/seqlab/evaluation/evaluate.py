@@ -30,7 +30,8 @@ def tracking_metrics(record: dict[str, Any]) -> dict[str, float]:
     flat.update({f"size_{name}_bytes": size for name, size in record["sizes_bytes"].items()})
     flat.update({f"generation_{name}_{key}": value for name, speed in record.get("generation", {}).items()
                  for key, value in speed.items()})
-    flat.update({key: record[key] for key in ("int8_accuracy_drop_points", "int8_bpc_increase") if key in record})
+    flat.update({key: record[key] for key in ("int8_accuracy_drop_points", "int8_bpc_increase",
+                                              "int8_wer_increase_points") if key in record})
     return flat
 
 

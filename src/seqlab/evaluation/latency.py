@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 from seqlab.inference.backends import Backend
 from seqlab.text.encoding import pad_batch
+
+T = TypeVar("T")
 
 
 def latency_batches(sequences: Sequence[Sequence[int]], batch_size: int, count: int, pad_id: int,
@@ -19,19 +22,25 @@ def latency_batches(sequences: Sequence[Sequence[int]], batch_size: int, count: 
     return [pad_batch(rng.sample(list(sequences), batch_size), pad_id) for _ in range(count)]
 
 
-def measure_latency(backend: Backend, batches: list[tuple[np.ndarray, np.ndarray]], warmup: int) -> dict[str, float]:
-    """p50/p95 milliseconds per batch and items per second over ``batches`` (after ``warmup`` runs)."""
-    for tokens, lengths in batches[:warmup]:
-        backend.logits(tokens, lengths)
+def time_calls(call: Callable[[T], object], batches: Sequence[T], warmup: int,
+               items: Callable[[T], int]) -> dict[str, float]:
+    """p50/p95 milliseconds per ``call`` and items per second over ``batches`` (after ``warmup`` untimed calls
+    on the first ones); ``items(batch)`` counts a batch's items."""
+    for batch in batches[:warmup]:
+        call(batch)
     timings = []
-    for tokens, lengths in batches:
+    for batch in batches:
         started = time.perf_counter()
-        backend.logits(tokens, lengths)
+        call(batch)
         timings.append(time.perf_counter() - started)
     seconds = np.array(timings)
-    items = sum(len(lengths) for _, lengths in batches)
     return {
         "p50_ms": round(float(np.percentile(seconds, 50) * 1e3), 3),
         "p95_ms": round(float(np.percentile(seconds, 95) * 1e3), 3),
-        "items_per_s": round(items / float(seconds.sum()), 1),
+        "items_per_s": round(sum(map(items, batches)) / float(seconds.sum()), 1),
     }
+
+
+def measure_latency(backend: Backend, batches: list[tuple[np.ndarray, np.ndarray]], warmup: int) -> dict[str, float]:
+    """p50/p95 milliseconds per batch and items per second over ``batches`` (after ``warmup`` runs)."""
+    return time_calls(lambda batch: backend.logits(*batch), batches, warmup, lambda batch: len(batch[1]))

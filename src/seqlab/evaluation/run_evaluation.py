@@ -3,11 +3,13 @@ ORT fp16 on CUDA where it loads).
 
 Classifiers and taggers: accuracy and F1 (tag tasks also unseen-word accuracy and word F1), latency per
 call. Generating models (lm, condlm): bits per character, one step's latency, and the generation speed
-of the stateful step graph against the sliding-window method.
+of the stateful step graph against the sliding-window method. Sequence to sequence: word and token error
+rates of greedy and beam decoding, and the latency of decoding a batch.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -16,12 +18,16 @@ from seqlab.checkpoint import ModelSpec
 from seqlab.config import GENERATIVE, Params
 from seqlab.evaluation.evaluate import evaluate_backends, int8_drop_points
 from seqlab.evaluation.generative import evaluate_generative, generation_speed, int8_bpc_increase, load_test_text
+from seqlab.evaluation.seq2seq_eval import attention_samples, evaluate_seq2seq, int8_wer_increase
 from seqlab.inference.backends import OrtBackend, TorchBackend
-from seqlab.inference.bundle import CONDITION_FILE
+from seqlab.inference.bundle import CONDITION_FILE, ENCODER_FILES, MODEL_FILES
+from seqlab.inference.decode import OrtSeq2Seq, Seq2SeqModel, TorchSeq2Seq
 from seqlab.inference.generate import OrtStepModel, StepModel, TorchStepModel
 from seqlab.inference.sessions import create_session, cuda_available
+from seqlab.io import read_json
 from seqlab.paths import Layout
 from seqlab.text.dataset import token_set
+from seqlab.text.parallel import load_parallel_splits, target_joiner
 from seqlab.training.splits import load_run_split
 
 
@@ -69,7 +75,35 @@ def evaluate_generating_model(layout: Layout, params: Params, run: str, model: n
             "int8_bpc_increase": int8_bpc_increase(results)}
 
 
+def evaluate_seq2seq_model(layout: Layout, params: Params, run: str, model: nn.Module,
+                           spec: ModelSpec) -> dict[str, Any]:
+    """A seq2seq model's test error rates (greedy and beam; BLEU and chrF for a user corpus), decoding latency
+    per backend, and attention weights of a few test sources."""
+    threads = params.evaluate.threads
+    encoder, codec, (test,) = load_parallel_splits(layout.tokenized(spec.task), layout.vocab(spec.task),
+                                                   spec.tokenizer, spec.max_len, spec.model, "test")
+    folder, quantized = layout.onnx_dir(run), layout.quantized_dir(run)
+
+    def ort(precision: str, directory: Path, provider: str = "cpu") -> OrtSeq2Seq:
+        return OrtSeq2Seq(create_session(directory / ENCODER_FILES[precision], provider, threads),
+                          create_session(directory / MODEL_FILES[precision], provider, threads), f"ort_{precision}")
+
+    backends: dict[str, Seq2SeqModel] = {"torch_fp32": TorchSeq2Seq(model, "torch_fp32"),
+                                         "ort_fp32": ort("fp32", folder), "ort_int8": ort("int8", quantized)}
+    if cuda_available():
+        backends["ort_cuda_fp16"] = ort("fp16", quantized, "cuda")
+    manifest = read_json(layout.prepared(spec.task) / "manifest.json")  # how the data was read and tokenized
+    joiner = None if manifest["source"]["kind"] == "cmudict" else target_joiner(manifest["tokenizers"]["target"])
+    pad_id = encoder.vocab.pad_id
+    results = evaluate_seq2seq(backends, test, codec, params.decode, params.evaluate, params.seed, pad_id, joiner)
+    samples = attention_samples(backends["torch_fp32"], test, codec, params.decode, params.seed, pad_id)
+    return {"test_items": len(test.sources), "backends": results,
+            "int8_wer_increase_points": int8_wer_increase(results), "attention_samples": samples}
+
+
 def evaluate_run(layout: Layout, params: Params, run: str, model: nn.Module, spec: ModelSpec) -> dict[str, Any]:
     """The run's test quality, latency (and generation speed) per backend, as its structure needs."""
+    if spec.structure == "seq2seq":
+        return evaluate_seq2seq_model(layout, params, run, model, spec)
     evaluate = evaluate_generating_model if spec.structure in GENERATIVE else evaluate_text_model
     return evaluate(layout, params, run, model, spec)

@@ -52,5 +52,8 @@ def check_parity(report: dict[str, Any], config: ExportConfig, where: str) -> No
         problems.append(f"max |logit difference| {report['max_abs_diff']:.3g} > {config.max_abs_diff:g}")
     if report["agreement"] < config.min_agreement:
         problems.append(f"prediction agreement {report['agreement']:.4f} < {config.min_agreement}")
+    if "beam" in report and report["beam"]["same_nbest"] < config.min_agreement:  # seq2seq: beam search too
+        problems.append(f"identical beam n-best lists for {report['beam']['same_nbest']:.4f} of the sources "
+                        f"< {config.min_agreement}")
     if problems:
         raise StageError(f"{where}: ONNX Runtime does not match PyTorch: {'; '.join(problems)}")

@@ -1,11 +1,12 @@
 """Load a deployment bundle (written by ``seqlab bundle``) and predict or generate with it.
 
 A bundle is a folder: ONNX models (fp32, int8, fp16; for a language model these are its step graph,
-and a conditioned one adds ``condition.onnx``), the vocabulary (and ``chars.json`` / ``pairs.json``
+and a conditioned one adds ``condition.onnx``; a seq2seq model's are its decoder-step graph, beside its
+encoder graphs ``encoder*.onnx`` and the target vocabulary), the vocabulary (and ``chars.json`` / ``pairs.json``
 for a tagger that reads characters / token pairs), ``config.json``, a model card and ``SHA256SUMS``.
 Loading checks every file against SHA256SUMS, then picks the model for the provider that really
-loads: fp16 on CUDA, int8 on the CPU. ``load_bundle`` returns a classifier, a tagger or a generator,
-as the bundle's config says.
+loads: fp16 on CUDA, int8 on the CPU. ``load_bundle`` returns a classifier, a tagger, a generator or an
+encoder-decoder, as the bundle's config says.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from typing import Any
 
 import numpy as np
 
+from seqlab.config import DecodeConfig
 from seqlab.evaluation.tagging import bmes_words
 from seqlab.inference.backends import OrtBackend, batched_outputs, softmax
+from seqlab.inference.decode import OrtSeq2Seq, beam_decode
 from seqlab.inference.generate import OrtStepModel, Sampler, TextGenerator
 from seqlab.inference.sessions import CUDA, ProviderUnavailable, create_session, cuda_available, session_provider
 from seqlab.io import InputError, read_json, read_lines, sha256_file
 from seqlab.text.encoding import load_encoder
-from seqlab.text.vocab import Vocab
+from seqlab.text.parallel import TargetCodec, target_joiner
+from seqlab.text.vocab import TARGETS_FILE, Vocab
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +37,9 @@ BUNDLE_VOCAB = "vocab.json"
 MODEL_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
 CONDITION_FILE = "condition.onnx"
 """A conditioned language model's condition -> state graph (fp32: one embedding row per condition)."""
+ENCODER_FILE = "encoder.onnx"
+"""A seq2seq model's encoder graph, beside its decoder-step graph ``model.onnx``."""
+ENCODER_FILES = {"fp32": ENCODER_FILE, "int8": "encoder.int8.onnx", "fp16": "encoder.fp16.onnx"}
 
 
 def verify_checksums(folder: Path) -> None:
@@ -174,13 +181,61 @@ class GeneratorBundle(BundleModel):
         return self.generator.stream(prompt, length, sampler, condition)
 
 
+@dataclass(frozen=True)
+class Transduction:
+    """One source's outputs, best first, each with its score (log-probability / length ** length_penalty)."""
+
+    source: str
+    outputs: list[str]
+    scores: list[float]
+
+
+class Seq2SeqBundle(BundleModel):
+    """An encoder-decoder (e.g. grapheme-to-phoneme) served from a bundle: the encoder graph and the
+    decoder-step graph of the precision the provider runs, searched with the bundle's decode settings."""
+
+    def __init__(self, folder: Path, provider: str = "auto", threads: int | None = None) -> None:
+        super().__init__(folder, provider, threads)
+        encoder = create_session(self.folder / ENCODER_FILES[self.precision], "cuda" if self.on_gpu else "cpu",
+                                 threads)
+        self.model = OrtSeq2Seq(encoder, self.session, self.name)
+        self.encoder = load_encoder(self.folder, self.config["tokenizer"], self.config["max_len"],
+                                    self.config["model"], BUNDLE_VOCAB)
+        self.codec = TargetCodec(Vocab.load(self.folder / TARGETS_FILE))
+        self.decode = DecodeConfig.model_validate(self.config["decode"])
+        self.joiner = target_joiner(self.config["target_tokenizer"])
+
+    def transduce(self, texts: list[str], beam: int | None = None) -> list[Transduction]:
+        """The ``beam`` best outputs of each text (default: the bundle's beam width, best only); empty text
+        is a ValueError naming its position."""
+        sources = []
+        for position, text in enumerate(texts):
+            try:
+                sources.append(list(self.encoder.encode(self._normalised(text))))
+            except ValueError as err:
+                raise ValueError(f"text {position + 1}: {err}") from err
+        width = beam or self.decode.beam
+        found = beam_decode(self.model, sources, self.codec.bos, self.codec.eos, width, self.decode.length_penalty,
+                            self.decode.max_steps, self.encoder.vocab.pad_id, self.codec.suppressed)
+        keep = width if beam else 1
+        return [Transduction(text, [self.joiner.join(self.codec.decode(ids)) for ids, _ in best[:keep]],
+                             [round(score, 4) for _, score in best[:keep]])
+                for text, best in zip(texts, found, strict=True)]
+
+    def _normalised(self, text: str) -> str:
+        """CMUdict words are lower case: a word typed in capitals is read as the dictionary spells it."""
+        return text.strip().lower() if self.config.get("source_kind") == "cmudict" else text
+
+
 def load_bundle(folder: Path, provider: str = "auto",
-                threads: int | None = None) -> ClassifierBundle | TaggerBundle | GeneratorBundle:
-    """The bundle at ``folder`` as the model its config names (a classifier, a tagger or a generator)."""
+                threads: int | None = None) -> ClassifierBundle | TaggerBundle | GeneratorBundle | Seq2SeqBundle:
+    """The bundle at ``folder`` as the model its config names (a classifier, a tagger, a generator or an
+    encoder-decoder)."""
     config = folder / "config.json"
     structure = read_json(config).get("structure", "classify") if config.is_file() else "classify"
-    kinds: dict[str, type[ClassifierBundle] | type[TaggerBundle] | type[GeneratorBundle]] = {
-        "classify": ClassifierBundle, "tag": TaggerBundle, "lm": GeneratorBundle, "condlm": GeneratorBundle}
+    kinds: dict[str, type[BundleModel]] = {
+        "classify": ClassifierBundle, "tag": TaggerBundle, "lm": GeneratorBundle, "condlm": GeneratorBundle,
+        "seq2seq": Seq2SeqBundle}
     if structure not in kinds:
         raise InputError(f"{config}: unknown structure '{structure}' (this seqlab serves: {', '.join(kinds)})")
-    return kinds[structure](folder, provider, threads)
+    return kinds[structure](folder, provider, threads)  # type: ignore[return-value]

@@ -223,3 +223,33 @@ def _extend(ranked: np.ndarray, totals: np.ndarray, vocab: int, beam: int, eos: 
         elif rank < beam:
             chosen.ended.append((parent, total))
     return chosen
+
+
+def decode_sources(model: Seq2SeqModel, sources: Sequence[Sequence[int]], bos: int, eos: int, beam: int,
+                   length_penalty: float, max_steps: int, pad_id: int = 0, suppress: Sequence[int] = (),
+                   batch_size: int = 256) -> list[list[int]]:
+    """The best output ids of every source (any number; sorted by length into batches of ``batch_size``
+    sources, results in the given order): greedy decoding with ``beam`` 1, else beam search."""
+    order = sorted(range(len(sources)), key=lambda index: len(sources[index]))
+    best: list[list[int]] = [[] for _ in sources]
+    step = batch_size if beam == 1 else max(1, batch_size // beam)  # decoder rows per call stay about equal
+    for start in range(0, len(order), step):
+        chunk = order[start : start + step]
+        batch = [sources[index] for index in chunk]
+        if beam == 1:
+            outputs = greedy_decode(model, *pad_batch(batch, pad_id), bos, eos, max_steps, suppress)
+        else:
+            outputs = [found[0][0] if found else [] for found in
+                       beam_decode(model, batch, bos, eos, beam, length_penalty, max_steps, pad_id, suppress)]
+        for index, output in zip(chunk, outputs, strict=True):
+            best[index] = output
+    return best
+
+
+def attention_weights(model: Seq2SeqModel, source_ids: Sequence[int], output_ids: Sequence[int],
+                      bos: int) -> np.ndarray:
+    """Where the decoder looked while writing ``output_ids`` for ``source_ids``: (len(output) + 1, len(source))
+    weights, row t for the step that wrote output token t and the last row for the step that wrote ``<eos>``."""
+    memory, mask, state = model.encode(*pad_batch([list(source_ids)], 0))
+    tokens = np.array([[bos, *output_ids]], dtype=np.int64)  # (1, T + 1)
+    return model.step(tokens, state, memory, mask)[2][0]  # (T + 1, S)

@@ -1,11 +1,12 @@
 """Read and check the report's inputs: every run's metrics and each task's baseline.
 
 Inputs per run (paths from :class:`seqlab.paths.Layout`): the train metrics, the evaluation metrics,
-the export's registry record (``reports/registry/<run>.json``), for a generating run also its
-per-epoch curve; per task the baseline metrics. What must be there depends on the task's structure:
-accuracy for classifiers and taggers, bits per character for generating models (lm, condlm). A
-missing or malformed input stops the report with an :class:`~seqlab.io.InputError` naming the file
-and the stage that makes it.
+the export's registry record (``reports/registry/<run>.json``), for a generating or sequence-to-sequence
+run also its per-epoch curve; per task the baseline metrics. What must be there depends on the task's
+structure: accuracy for classifiers and taggers, bits per character for generating models (lm, condlm),
+word and phoneme error rates and attention samples for sequence-to-sequence models (seq2seq, which have
+no fitted baseline). A missing or malformed input stops the report with an :class:`~seqlab.io.InputError`
+naming the file and the stage that makes it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ logger = logging.getLogger(__name__)
 
 BACKENDS: dict[str, str] = {"torch_fp32": "torch", "ort_fp32": "ORT fp32", "ort_int8": "ORT int8"}
 MODEL_KEYS = ("cell", "bidirectional", "layers", "residual", "impl", "parameters", "backends", "sizes_bytes")
-CURVE_KEYS = ("epoch", "valid_bpc")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class InputKeys:
     evaluation: tuple[str, ...]
     scores: tuple[str, ...]  # what every backend in the evaluation must report
     baseline: tuple[str, ...]
+    curve: str | None = None  # the valid score column of the per-epoch curve CSV; None: no curve is read
 
 
 TEXT_KEYS = InputKeys(train=("valid_accuracy", "valid_macro_f1", "parameters"),
@@ -42,18 +43,24 @@ TEXT_KEYS = InputKeys(train=("valid_accuracy", "valid_macro_f1", "parameters"),
                       baseline=("model", "valid_accuracy", "test_accuracy", "test_macro_f1"))
 GENERATIVE_KEYS = InputKeys(train=("valid_bpc", "valid_accuracy", "parameters"),
                             evaluation=(*MODEL_KEYS, "int8_bpc_increase", "generation"), scores=("bpc", "accuracy"),
-                            baseline=("model", "order", "valid_bpc", "test_bpc"))
+                            baseline=("model", "order", "valid_bpc", "test_bpc"), curve="valid_bpc")
+SEQ2SEQ_KEYS = InputKeys(train=("valid_wer", "valid_per", "parameters"),
+                         evaluation=(*MODEL_KEYS, "int8_wer_increase_points", "attention_samples"),
+                         scores=("wer", "per", "greedy_wer"), baseline=(), curve="valid_wer")
 
 
 def input_keys(structure: str) -> InputKeys:
-    """The keys the report needs for a task of ``structure``: bits per character for generating tasks,
-    accuracy for classifiers and taggers."""
+    """The keys the report needs for a task of ``structure``: error rates for sequence-to-sequence tasks,
+    bits per character for generating tasks, accuracy for classifiers and taggers."""
+    if structure == "seq2seq":
+        return SEQ2SEQ_KEYS
     return GENERATIVE_KEYS if structure in GENERATIVE else TEXT_KEYS
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """Everything the report knows about one run (``curve``: per-epoch rows, read for generating runs)."""
+    """Everything the report knows about one run (``curve``: per-epoch rows, read for generating and
+    sequence-to-sequence runs)."""
 
     run: str
     task: str
@@ -68,6 +75,10 @@ class RunResult:
         return self.structure in GENERATIVE
 
     @property
+    def seq2seq(self) -> bool:
+        return self.structure == "seq2seq"
+
+    @property
     def valid_accuracy(self) -> float:
         return float(self.train["valid_accuracy"])
 
@@ -75,19 +86,29 @@ class RunResult:
     def valid_bpc(self) -> float:
         return float(self.train["valid_bpc"])
 
+    @property
+    def valid_wer(self) -> float:
+        return float(self.train["valid_wer"])
+
+    @property
+    def valid_per(self) -> float:
+        return float(self.train["valid_per"])
+
     def test_score(self, backend: str = "ort_int8", key: str = "accuracy") -> float:
-        """Test ``key`` (accuracy, or bpc for a generating run) of ``backend`` (torch_fp32, ort_fp32 or ort_int8)."""
+        """Test ``key`` (accuracy; bpc for a generating run; wer, per or greedy_wer for a sequence-to-sequence
+        run) of ``backend`` (torch_fp32, ort_fp32 or ort_int8)."""
         return float(self.evaluation["backends"][backend][key])
 
     def latency_p50(self, backend: str, batch: int) -> float | None:
-        """Median latency in ms of one call (one step for a generating run) on ``batch`` items, or None."""
+        """Median latency in ms of one call (one step for a generating run, the greedy decoding of the whole
+        batch for a sequence-to-sequence run) on ``batch`` items, or None."""
         found = self.evaluation["backends"][backend].get("latency", {}).get(f"batch_{batch}")
         return float(found["p50_ms"]) if found else None
 
 
 @dataclass(frozen=True)
 class TaskResults:
-    """A task's runs (in params.yaml order) and its baseline."""
+    """A task's runs (in params.yaml order) and its baseline (a sequence-to-sequence task has none fitted)."""
 
     task: str
     runs: list[RunResult]
@@ -97,6 +118,10 @@ class TaskResults:
     @property
     def generative(self) -> bool:
         return self.structure in GENERATIVE
+
+    @property
+    def seq2seq(self) -> bool:
+        return self.structure == "seq2seq"
 
     def run_result(self, run: str) -> RunResult:
         """The result of the run called ``run``; a KeyError when the task has none."""
@@ -127,15 +152,16 @@ def read_input(path: Path, stage: str, required: tuple[str, ...] = ()) -> dict[s
     return data
 
 
-def read_curve(path: Path, stage: str) -> tuple[dict[str, float], ...]:
-    """A run's per-epoch curve CSV; a missing file or column, or a cell that is no number, is an InputError."""
+def read_curve(path: Path, stage: str, column: str) -> tuple[dict[str, float], ...]:
+    """A run's per-epoch curve CSV with ``epoch`` and ``column``; a missing file or column, or a cell that is no
+    number, is an InputError."""
     try:
         rows = read_rows(path, stage)
     except InputError:
         raise
     except (ValueError, TypeError) as err:  # a cell that is not a number, or a short row
         raise InputError(f"{path}: not a CSV of numbers ({err}); rerun stage {stage} (`dvc repro {stage}`)") from err
-    missing = [key for key in CURVE_KEYS if not rows or key not in rows[0]]
+    missing = [key for key in ("epoch", column) if not rows or key not in rows[0]]
     if missing:
         raise InputError(f"{path}: no rows with {', '.join(missing)}; rerun stage {stage} (`dvc repro {stage}`)")
     return tuple(rows)
@@ -143,7 +169,7 @@ def read_curve(path: Path, stage: str) -> tuple[dict[str, float], ...]:
 
 def load_run(layout: Layout, run: str, task: str, structure: str = "classify") -> RunResult:
     """Read the train metrics, evaluation metrics and registry record of ``run`` (and the curve of a
-    generating run), checking the keys a task of ``structure`` needs."""
+    generating or sequence-to-sequence run), checking the keys a task of ``structure`` needs."""
     keys = input_keys(structure)
     evaluation = read_input(layout.eval_metrics(run), f"evaluate@{run}", keys.evaluation)
     for backend in BACKENDS:
@@ -158,7 +184,7 @@ def load_run(layout: Layout, run: str, task: str, structure: str = "classify") -
         evaluation=evaluation,
         registry=read_input(layout.registry_record(run), f"export@{run}", ("model_name",)),
         structure=structure,
-        curve=read_curve(layout.curve(run), f"train@{run}") if structure in GENERATIVE else (),
+        curve=read_curve(layout.curve(run), f"train@{run}", keys.curve) if keys.curve else (),
     )
 
 

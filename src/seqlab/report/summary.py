@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from seqlab.config import Params
+from seqlab.config import Params, TaskConfig
 from seqlab.io import write_json, write_text
 from seqlab.paths import Layout
 from seqlab.report.champion import champions_record, set_champion_aliases
@@ -19,11 +19,21 @@ from seqlab.report.results import BACKENDS, RunResult, TaskResults, load_results
 logger = logging.getLogger(__name__)
 
 GENERATION_BACKENDS: tuple[str, ...] = ("ort_fp32", "ort_int8")
+INT8_BACKEND: dict[str, str] = {"ort_int8": BACKENDS["ort_int8"]}
 SIZES: tuple[str, ...] = ("fp32", "int8", "fp16")
+TEXT_SCORES: dict[str, str] = {"bleu": "BLEU", "chrf": "chrF"}  # seq2seq on a user corpus: sacrebleu's 0-100 scores
 
 
-def _score(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
+def _score(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f}%"
+
+
+def _flag(value: bool) -> str:
+    return "yes" if value else "no"
 
 
 def _ms(value: float | None) -> str:
@@ -40,11 +50,18 @@ def _rate(value: float | None) -> str:
     return "–" if value is None else f"{value:,.0f}"
 
 
+def _test_size(results: TaskResults) -> tuple[str, str]:
+    """What the task's test split is counted in, and the evaluation key holding the count."""
+    if results.seq2seq:
+        return "test items", "test_items"
+    return ("test characters", "test_characters") if results.generative else ("test examples", "test_examples")
+
+
 def _measured_on(results: TaskResults) -> str:
     """One line saying how the numbers were measured (test size, provider, threads; for a generating task
-    also the generated length and the sliding window), per distinct setting."""
-    unit, size_key = ("test characters", "test_characters") if results.generative else ("test examples",
-                                                                                        "test_examples")
+    also the generated length and the sliding window; for a sequence-to-sequence task the beam width),
+    per distinct setting."""
+    unit, size_key = _test_size(results)
     settings = sorted({(str(r.evaluation.get(size_key, "?")), str(r.evaluation.get("provider", "?")),
                         str(r.evaluation.get("threads", "?"))) for r in results.runs})
     said = "; ".join(f"{size} {unit}, ONNX Runtime provider {provider}, {threads} threads"
@@ -54,6 +71,10 @@ def _measured_on(results: TaskResults) -> str:
                          for speed in r.evaluation["generation"].values()})
         said += "".join(f"; generation speed over {length} characters, sliding window {window}"
                         for length, window in speeds)
+    if results.seq2seq:
+        beams = sorted({int(backend["beam"]) for r in results.runs for backend in r.evaluation["backends"].values()
+                        if "beam" in backend})
+        said += "".join(f"; beam search of width {beam}" for beam in beams)
     return f"Measured on {said}."
 
 
@@ -64,12 +85,14 @@ def _table(header: list[str], text_columns: int, rows: list[list[str]]) -> list[
     return ["| " + " | ".join(header) + " |", rule, *("| " + " | ".join(row) + " |" for row in padded)]
 
 
-def _latency(results: TaskResults, result: RunResult | None = None, name: str = "p50 ms") -> list[str]:
-    """The latency columns' header (no ``result``) or ``result``'s cells: p50 per batch size and backend."""
+def _latency(results: TaskResults, result: RunResult | None = None, name: str = "p50 ms",
+             backends: dict[str, str] = BACKENDS) -> list[str]:
+    """The latency columns' header (no ``result``) or ``result``'s cells: p50 per batch size and backend
+    (``backends``: key -> column label)."""
     batches = results.batch_sizes()
     if result is None:
-        return [f"{name} b{batch} {label}" for batch in batches for label in BACKENDS.values()]
-    return [_ms(result.latency_p50(backend, batch)) for batch in batches for backend in BACKENDS]
+        return [f"{name} b{batch} {label}" for batch in batches for label in backends.values()]
+    return [_ms(result.latency_p50(backend, batch)) for batch in batches for backend in backends]
 
 
 SIZE_COLUMNS = [*(f"{kind} MB" for kind in SIZES), "fp32/int8"]
@@ -90,8 +113,8 @@ def text_table(results: TaskResults) -> list[str]:
     rows = []
     for result in results.runs:
         ev = result.evaluation
-        row = [f"`{result.run}`", str(ev["cell"]), "yes" if ev["bidirectional"] else "no", str(ev["layers"]),
-               "yes" if ev["residual"] else "no", str(ev["impl"]), f"{int(ev['parameters']):,}",
+        row = [f"`{result.run}`", str(ev["cell"]), _flag(ev["bidirectional"]), str(ev["layers"]),
+               _flag(ev["residual"]), str(ev["impl"]), f"{int(ev['parameters']):,}",
                _score(result.valid_accuracy)]
         row += [_score(result.test_score(backend)) for backend in BACKENDS]
         row += [_score(ev["backends"]["ort_int8"].get("macro_f1")), f"{float(ev['int8_accuracy_drop_points']):.2f}"]
@@ -129,8 +152,38 @@ def generative_table(results: TaskResults) -> list[str]:
     return _table(header, 3, rows)
 
 
+def _text_scores(results: TaskResults) -> list[str]:
+    """The corpus scores (BLEU, chrF) that any of the task's int8 models reports: user corpora only."""
+    return [key for key in TEXT_SCORES
+            if any(key in result.evaluation["backends"]["ort_int8"] for result in results.runs)]
+
+
+def seq2seq_table(results: TaskResults) -> list[str]:
+    """A sequence-to-sequence task's table: one row per run (error rates as percentages, BLEU and chrF when
+    reported, greedy decoding latency of ORT int8, sizes); there is no baseline row."""
+    text_scores = _text_scores(results)
+    header = ["run", "cell", "bi", "layers", "params", "valid WER",
+              *(f"test WER beam {label}" for label in BACKENDS.values()), "test WER greedy ORT int8",
+              "PER beam ORT int8", *(f"{TEXT_SCORES[key]} ORT int8" for key in text_scores), "int8 WER increase (pts)",
+              *_latency(results, backends=INT8_BACKEND), *SIZE_COLUMNS]
+    rows = []
+    for result in results.runs:
+        ev = result.evaluation
+        int8 = ev["backends"]["ort_int8"]
+        row = [f"`{result.run}`", str(ev["cell"]), _flag(ev["bidirectional"]), str(ev["layers"]),
+               f"{int(ev['parameters']):,}", _percent(result.valid_wer),
+               *(_percent(result.test_score(backend, "wer")) for backend in BACKENDS),
+               _percent(result.test_score("ort_int8", "greedy_wer")), _percent(result.test_score("ort_int8", "per")),
+               *(_score(int8.get(key), 2) for key in text_scores), f"{float(ev['int8_wer_increase_points']):+.2f}",
+               *_latency(results, result, backends=INT8_BACKEND)]
+        rows.append(row + _sizes(result))
+    return _table(header, 3, rows)
+
+
 def task_table(results: TaskResults) -> list[str]:
-    """The task's markdown table, as its structure reads: bits per character or accuracy."""
+    """The task's markdown table, as its structure reads: error rates, bits per character or accuracy."""
+    if results.seq2seq:
+        return seq2seq_table(results)
     return generative_table(results) if results.generative else text_table(results)
 
 
@@ -167,8 +220,36 @@ def _registered(champion: dict[str, Any]) -> str:
             else "not in the MLflow model registry (no alias set)")
 
 
-def champion_lines(results: TaskResults, champion: dict[str, Any]) -> list[str]:
-    """The champion line and the champion-against-baseline line of a task."""
+PUBLISHED_G2P_STRIPPED = (
+    "stress stripped: Phonetisaurus WFST 24.4% WER (classic 106,837/12,000 split, Novak et al.) and 24.8% on a "
+    "recent cmudict; a 3-layer BiLSTM 23.55% WER / 5.45% PER (Yao & Zweig 2015); an attention encoder-decoder "
+    "ensemble 20.24% WER / 4.69% PER (Toshniwal & Livescu 2016)")
+PUBLISHED_G2P_KEPT = "stress kept: Phonetisaurus 32.5% WER on a recent cmudict"
+
+
+def _published_g2p_lines(keep_stress: bool) -> list[str]:
+    """Published CMUdict results (not run here), and which of them this task's stress setting compares with."""
+    this = ("keeps the vowels' stress digits (AH0, AH1; `keep_stress: true`): compare with the stress-kept line"
+            if keep_stress else "strips the vowels' stress digits (`keep_stress: false`): compare with the "
+                                "stress-stripped lines")
+    return ["Published results on CMUdict (as published, not run here; splits and dictionary versions differ):", "",
+            f"- {PUBLISHED_G2P_STRIPPED}.", f"- {PUBLISHED_G2P_KEPT}.", "",
+            f"This task {this}.", ""]
+
+
+def _seq2seq_champion_lines(results: TaskResults, champion: dict[str, Any], task: TaskConfig) -> list[str]:
+    """The champion line of a sequence-to-sequence task, and for CMUdict the published results beside it."""
+    beam = results.run_result(champion["run"]).evaluation["backends"]["ort_int8"].get("beam", "?")
+    lines = [f"**Champion:** `{champion['run']}`, lowest valid WER {_percent(champion['valid_wer'])} (greedy), "
+             f"test WER {_percent(champion['test_wer'])}, PER {_percent(champion['test_per'])} (ORT int8, beam "
+             f"search of width {beam}); {_registered(champion)}.", ""]
+    return lines + (_published_g2p_lines(task.keep_stress) if task.source.kind == "cmudict" else [])
+
+
+def champion_lines(results: TaskResults, champion: dict[str, Any], task: TaskConfig) -> list[str]:
+    """The champion line and the champion-against-baseline line of a task (``task``: its params.yaml entry)."""
+    if results.seq2seq:
+        return _seq2seq_champion_lines(results, champion, task)
     base = results.baseline
     if results.generative:
         return [f"**Champion:** `{champion['run']}`, lowest valid bpc {champion['valid_bpc']:.4f}, "
@@ -242,22 +323,60 @@ Generating tasks (lm: a character language model; condlm: text generated from a 
 - **curves**: valid bpc after each epoch of every run, the baseline's valid bpc dashed.
 """
 
+LEGEND_SEQ2SEQ = """\
+Sequence-to-sequence tasks (seq2seq: g2p turns English words into phonemes; a user's parallel TSV, e.g.
+for translation, is read the same way):
+
+- **WER**: word error rate, the share of test items whose output equals none of their references (a
+  word may have several pronunciations; matching any of them counts); lower is better. **valid WER**:
+  the best checkpoint's on the valid split, greedy decoding. The **champion** is the run with the
+  LOWEST *VALID* WER (ties: lower valid PER, then name).
+- **PER**: phoneme (token) error rate, the edit distance (insertions, deletions, substitutions) from
+  each output to its closest reference, summed over the test items and divided by the summed lengths of
+  those references.
+- **beam / greedy**: *greedy* takes the likeliest token at each step; *beam* keeps the best `decode.beam`
+  partial outputs, scored by log-probability / length ** `decode.length_penalty` (params.yaml; the width
+  used is in the "Measured on" line). **test WER beam torch / ORT fp32 / ORT int8**: the PyTorch model,
+  the exported encoder and decoder graphs in ONNX Runtime and their int8 versions. **int8 WER increase
+  (pts)**: int8 minus fp32 test WER in percentage points (positive: the int8 model is worse).
+- **BLEU / chrF**: sacrebleu's corpus-level BLEU (n-grams up to 4 of words, or of characters for
+  character targets; brevity penalty) and chrF (character n-gram F-score) of the beam outputs, 0-100,
+  higher is better; only for user corpora, not CMUdict, where WER and PER are the usual measures.
+- **p50 ms bN**: median time of the greedy decoding of a batch of N test sources by the int8 model
+  (the encoder, then the decoder one step at a time until every output has ended). **MB**: the encoder
+  and decoder files together.
+- No fitted baseline: for CMUdict the champion is set beside published results instead.
+- **curves**: valid WER (greedy) after each epoch of every run.
+- **attention**: where the champion's decoder looked while writing each output token (rows, the last
+  `<eos>`) over the source tokens (columns), for a few test items; a clean diagonal band means it reads
+  the source in order.
+"""
+
+LEGENDS: dict[str, str] = {"text": LEGEND_TEXT, "generative": LEGEND_GENERATIVE, "seq2seq": LEGEND_SEQ2SEQ}
+
+
+def _kind(results: TaskResults) -> str:
+    """Which legend section explains the task's table."""
+    if results.seq2seq:
+        return "seq2seq"
+    return "generative" if results.generative else "text"
+
 
 def legend(results: dict[str, TaskResults]) -> str:
     """How to read the tables: the common columns, then the columns of each kind of task in the report."""
-    kinds = {task_results.generative for task_results in results.values()}
-    parts = [LEGEND_COMMON, LEGEND_TEXT if False in kinds else "", LEGEND_GENERATIVE if True in kinds else ""]
-    return "\n".join(part for part in parts if part)
+    kinds = {_kind(task_results) for task_results in results.values()}
+    return "\n".join([LEGEND_COMMON, *(text for kind, text in LEGENDS.items() if kind in kinds)])
 
 
 def summary_markdown(results: dict[str, TaskResults], champions: dict[str, dict[str, Any]],
-                     plots: dict[str, dict[str, Path]], report_dir: Path) -> str:
+                     plots: dict[str, dict[str, Path]], report_dir: Path, params: Params) -> str:
     """The whole reports/summary.md text; ``plots`` maps task -> kind -> PNG path (linked relatively)."""
     lines = ["# seqlab summary", "",
-             "Every run in params.yaml against a non-neural baseline; see the legend below the tables.", ""]
+             "Every run in params.yaml, against a non-neural baseline where the task has one; see the legend below "
+             "the tables.", ""]
     for task, task_results in results.items():
         lines += [f"## Task `{task}`", "", _measured_on(task_results), "", *task_table(task_results), "",
-                  *champion_lines(task_results, champions[task])]
+                  *champion_lines(task_results, champions[task], params.task(task))]
         for kind, path in plots.get(task, {}).items():
             lines += [f"![{task} {kind}]({path.relative_to(report_dir).as_posix()})", ""]
     lines.append(legend(results))
@@ -275,7 +394,7 @@ def write_report(layout: Layout, params: Params, set_aliases: bool = True) -> di
     plots = {task: write_task_plots(task_results, plot_dir, champions[task]["run"])
              for task, task_results in results.items()}
     summary = layout.reports / "summary.md"
-    write_text(summary, summary_markdown(results, champions, plots, layout.reports))
+    write_text(summary, summary_markdown(results, champions, plots, layout.reports, params))
     write_json(layout.champions, champions)
     logger.info("wrote %s, %s and %d plots", summary, layout.champions, sum(map(len, plots.values())))
     if set_aliases:

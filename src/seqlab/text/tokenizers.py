@@ -55,13 +55,25 @@ def get_tokenizer(kind: str) -> Tokenizer:
     return tokenizers[kind]
 
 
-def tokenize_file(source: Path, target: Path, kind: str) -> int:
+def tokenize_file(source: Path, target: Path, kind: str, target_kind: str | None = None) -> int:
     """Tokenize every ``text`` of a prepared JSONL split into ``tokens``; returns the row count.
 
     Rows that already hold ``tokens`` (tagged sentences: the annotation fixes the tokens) keep them.
+    A parallel row (``source`` and its ``targets``) becomes ``tokens`` (the source, by ``kind``) and
+    ``targets`` (one token list per reference, by ``target_kind``).
     Other fields (label, tags, origin) are carried over; the target is written atomically.
     """
     tokenize = get_tokenizer(kind)
-    rows = [row if "tokens" in row else {"tokens": tokenize(row.pop("text")), **row} for _, row in read_jsonl(source)]
+    tokenize_target = get_tokenizer(target_kind or kind)
+
+    def tokenized(row: dict) -> dict:
+        if "tokens" in row:
+            return row
+        if "source" in row:
+            return {"tokens": tokenize(row.pop("source")),
+                    "targets": [tokenize_target(text) for text in row.pop("targets")], **row}
+        return {"tokens": tokenize(row.pop("text")), **row}
+
+    rows = [tokenized(row) for _, row in read_jsonl(source)]
     write_jsonl(target, rows)
     return len(rows)

@@ -18,6 +18,8 @@ CHARS_FILE = "chars.json"
 """The characters of the train tokens, beside the token vocabulary (vocab stage output and bundles alike)."""
 PAIRS_FILE = "pairs.json"
 """The token pairs (each token joined with the next) of the train split, beside the token vocabulary."""
+TARGETS_FILE = "targets.json"
+"""seq2seq: the target-side vocabulary (e.g. phonemes) of the train split's references."""
 
 
 class Vocab:
@@ -94,12 +96,18 @@ class Vocab:
             raise InputError(f"{path}: not a seqlab vocabulary ({err})") from err
 
 
-def build_vocabularies(train_tokens: Sequence[Sequence[str]], config: VocabConfig) -> dict[str, Vocab]:
+def build_vocabularies(train_tokens: Sequence[Sequence[str]], config: VocabConfig,
+                       train_targets: Sequence[Sequence[str]] = ()) -> dict[str, Vocab]:
     """Every vocabulary of a task from its train split's tokens, by file name: the tokens, their
-    characters (for taggers that read each word's characters) and the token pairs (each token joined
-    with the next, e.g. character bigrams, for taggers that read them)."""
-    return {
+    characters (for taggers that read each word's characters), the token pairs (each token joined
+    with the next, e.g. character bigrams, for taggers that read them) and, for seq2seq, the target
+    tokens of every reference (``train_targets``; the output vocabulary keeps every target token
+    seen, so ``min_freq`` and ``max_size`` apply to the source side only)."""
+    vocabularies = {
         TOKENS_FILE: Vocab.build(train_tokens, config.min_freq, config.max_size),
         CHARS_FILE: Vocab.build((list(token) for tokens in train_tokens for token in tokens), config.min_freq),
         PAIRS_FILE: Vocab.build((next_pairs(tokens) for tokens in train_tokens), config.min_freq, config.max_size),
     }
+    if train_targets:
+        vocabularies[TARGETS_FILE] = Vocab.build(train_targets)
+    return vocabularies
