@@ -152,7 +152,8 @@ def beam_decode(model: Seq2SeqModel, source_ids: Sequence[Sequence[int]], bos: i
     beam x vocabulary extensions by total log-probability, ties going to the lower beam and then the
     lower token id (a stable sort, so any backend picks the same); of the top 2 * ``beam``, an ``<eos>``
     ranked within the first ``beam`` ends a hypothesis, and the first ``beam`` others live on. An item is
-    done when ``beam`` hypotheses have ended; after ``max_steps`` steps its live hypotheses end as they are.
+    done when ``beam`` hypotheses have ended and its best live one, scored at the length of the ones that
+    ended this step, ranks below all of them (``_settled``); after ``max_steps`` steps its live hypotheses end as they are.
     A hypothesis' score is log-probability / length ** ``length_penalty``, the length counting its
     ``<eos>``. With ``beam`` 1 this is greedy decoding.
     """
@@ -180,7 +181,7 @@ def beam_decode(model: Seq2SeqModel, source_ids: Sequence[Sequence[int]], bos: i
             chosen = _extend(ranked[position], totals[position], vocab, beam, eos)
             for parent, score in chosen.ended:
                 ended[item].append((hypotheses[item][parent], _normalised(score, step + 1, length_penalty)))
-            if len(ended[item]) >= beam or not chosen.live:
+            if not chosen.live or _settled(ended[item], chosen.live[0][2], step + 1, beam, length_penalty):
                 continue
             live = chosen.live + [chosen.live[0][:2] + (-np.inf,)] * (beam - len(chosen.live))  # pad dead beams
             hypotheses[item] = [hypotheses[item][parent] + [token] for parent, token, _ in live]
@@ -199,6 +200,23 @@ def beam_decode(model: Seq2SeqModel, source_ids: Sequence[Sequence[int]], bos: i
             ended[item] += [(hypotheses[item][k], _normalised(scores[position, k], max_steps, length_penalty))
                             for k in range(beam) if np.isfinite(scores[position, k])]
     return [sorted(found, key=lambda hypothesis: -hypothesis[1])[:beam] for found in ended]
+
+
+def _settled(ended: list[Hypothesis], best_live: float, length: int, beam: int, length_penalty: float) -> bool:
+    """Whether an item's search is over: ``beam`` hypotheses have ended and the best live total log-probability,
+    scored at ``length``, does not beat the ``beam``-th best of them.
+
+    Stopping as soon as ``beam`` hypotheses end would keep the early, improbable ones that an ``<eos>`` ranked
+    among the top ``beam`` (say, the one-token outputs of a word whose likely output is long) and drop the live
+    hypothesis that was far more probable. A live log-probability only falls, so with ``length_penalty`` 0 the
+    test is exact; with a positive penalty a longer ending could still score a little higher, and judging the
+    live hypothesis at the current length is the usual heuristic (Hugging Face's ``early_stopping=False``). It
+    keeps beam width 1 equal to greedy decoding: there the search stops when ``<eos>`` is the best token.
+    """
+    if len(ended) < beam:
+        return False
+    kth_best = sorted((score for _, score in ended), reverse=True)[beam - 1]
+    return _normalised(best_live, length, length_penalty) <= kth_best
 
 
 @dataclass
