@@ -5,7 +5,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from seqlab.export.quantize import SCAN_MIN_BATCH, quantize_recurrent, symmetric_int8
+from seqlab.export.quantize import SCAN_MIN_BATCH, WEIGHT_LIMIT, quantize_recurrent, symmetric_int8
 from seqlab.inference.sessions import create_session
 
 HIDDEN, INPUT = 16, 8
@@ -16,8 +16,8 @@ def test_symmetric_int8_reproduces_each_row_within_half_a_step() -> None:
     weights = rng.normal(size=(1, 12, 5)).astype(np.float32) * rng.uniform(0.01, 3, size=(1, 12, 1))
     weights[0, 3] = 0  # an all-zero row must not divide by zero
     codes, scale = symmetric_int8(weights, axis=1)
-    assert codes.dtype == np.int8 and scale.shape == (12,) and np.abs(codes).max() <= 127
-    np.testing.assert_array_equal(np.abs(codes).max(axis=(0, 2))[[0, 1, 2, 4]], 127)  # each row uses the full range
+    assert codes.dtype == np.int8 and scale.shape == (12,) and np.abs(codes).max() <= WEIGHT_LIMIT
+    np.testing.assert_array_equal(np.abs(codes).max(axis=(0, 2))[[0, 1, 2, 4]], WEIGHT_LIMIT)  # each row: full range
     error = np.abs(codes * scale[None, :, None] - weights)
     assert (error <= scale[None, :, None] / 2 + 1e-7).all()
 
@@ -25,13 +25,13 @@ def test_symmetric_int8_reproduces_each_row_within_half_a_step() -> None:
 def _recurrent_model(op: str, rng: np.random.Generator, **attributes: object) -> onnx.ModelProto:
     """One GRU/RNN node: X (T, B, INPUT) and initial_h (1, B, HIDDEN) in; Y and Y_h out.
 
-    Weights are multiples of a power of two per row, so int8 represents them exactly.
+    Weights are multiples of a power of two per row, so the int8 codes represent them exactly.
     """
     gates = 3 if op == "GRU" else 1
     weights = {"B": rng.normal(scale=0.1, size=(1, 2 * gates * HIDDEN))}
     for key, width in (("W", INPUT), ("R", HIDDEN)):
-        codes = rng.integers(-127, 128, (1, gates * HIDDEN, width))
-        codes[0, :, 0] = 127  # each row's largest code is 127, so its scale is exactly the power of two below
+        codes = rng.integers(-WEIGHT_LIMIT, WEIGHT_LIMIT + 1, (1, gates * HIDDEN, width))
+        codes[0, :, 0] = WEIGHT_LIMIT  # each row's largest code is the limit: its scale is exactly the power of two
         weights[key] = codes * 2.0 ** rng.integers(-11, -8, (1, gates * HIDDEN, 1))
     node = helper.make_node(op, ["X", "W", "R", "B", "", "h0"], ["Y", "Y_h"], hidden_size=HIDDEN, **attributes)
     graph = helper.make_graph(

@@ -21,6 +21,12 @@ SCAN_MIN_BATCH = 8
 """Batches at least this large run the int8 Scan; smaller ones the runtime's float kernel on the
 dequantized weights (there the Scan's per-step overhead outweighs the int8 arithmetic)."""
 
+WEIGHT_LIMIT = 63
+"""Largest int8 weight code, 7 bits as with the runtime's ``reduce_range``: CPUs without VNNI (AVX2, and
+AVX-512 before VNNI) multiply uint8 activations by int8 weights with an instruction (vpmaddubsw) that
+adds two products into int16 and saturates when both are large; 255 * 63 * 2 fits, 255 * 127 * 2 does not.
+A bundle is built once and served on any CPU, so every int8 model takes the 7-bit codes."""
+
 MS_DOMAIN = "com.microsoft"  # ONNX Runtime's contrib ops (DynamicQuantizeMatMul)
 GATES = {"GRU": 3, "RNN": 1}  # gate blocks stacked in W, R and B (GRU order: z, r, h)
 _SCAN_ACTIVATIONS = {"GRU": ([], ["Sigmoid", "Tanh"]), "RNN": ([], ["Tanh"], ["Relu"])}
@@ -43,7 +49,7 @@ def quantize_int8(source: Path, target: Path) -> None:
     try:
         with atomic_path(target) as tmp:
             convs = [node.name for node in onnx.load(str(source)).graph.node if node.op_type == "Conv"]
-            quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, nodes_to_exclude=convs)
+            quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, nodes_to_exclude=convs, reduce_range=True)
             model = onnx.load(str(tmp))
             quantize_recurrent(model)
             onnx.checker.check_model(model)
@@ -55,12 +61,13 @@ def quantize_int8(source: Path, target: Path) -> None:
 def symmetric_int8(weights: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     """int8 codes and one float32 scale per index along ``axis`` with ``weights ~= codes * scale``.
 
-    Symmetric (zero point 0, codes in [-127, 127]); the error is at most half a step, ``scale / 2``.
+    Symmetric (zero point 0, codes in [-WEIGHT_LIMIT, WEIGHT_LIMIT]); the error is at most half a step,
+    ``scale / 2``.
     """
     others = tuple(i for i in range(weights.ndim) if i != axis)
-    scale = np.abs(weights).max(axis=others) / 127
+    scale = np.abs(weights).max(axis=others) / WEIGHT_LIMIT
     scale = np.where(scale > 0, scale, 1).astype(np.float32)  # an all-zero row keeps codes 0
-    codes = np.clip(np.rint(weights / np.expand_dims(scale, others)), -127, 127).astype(np.int8)
+    codes = np.clip(np.rint(weights / np.expand_dims(scale, others)), -WEIGHT_LIMIT, WEIGHT_LIMIT).astype(np.int8)
     return codes, scale
 
 
