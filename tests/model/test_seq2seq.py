@@ -131,7 +131,8 @@ def test_a_padded_batch_gives_each_word_what_it_gives_alone(model) -> None:
         batched = model(source, lengths, inputs)  # (B, T, V)
         for row, i in enumerate(HELD):
             alone = model(*_batch([i]))  # (1, T_i, V)
-            torch.testing.assert_close(batched[row, : alone.shape[1]], alone[0], atol=1e-5, rtol=0)
+            # float32 summation order differs with the batch: logits of about +-13 agree to ~1e-5, not bit for bit
+            torch.testing.assert_close(batched[row, : alone.shape[1]], alone[0], atol=1e-4, rtol=0)
     decoder = TorchSeq2Seq(model)
     together = greedy_decode(decoder, source.numpy(), lengths.numpy(), BOS_ID, EOS_ID, 30, SUPPRESS)
     for out, i in zip(together, HELD, strict=True):
