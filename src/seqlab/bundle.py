@@ -34,8 +34,8 @@ def _run_line(run: str, model: dict[str, Any], parameters: int) -> str:
             f"  {model['layers']} layer(s), hidden {model['hidden']}, {parameters:,} parameters)")
 
 
-def _written(commit: str | None) -> str:
-    return f"`{commit or 'unknown'}`; bundle written {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}"
+def _written(config: dict[str, Any]) -> str:
+    return f"`{config['commit'] or 'unknown'}`; bundle written {config['created']}"
 
 
 def _latency_table(backends: dict[str, Any], scores: dict[str, str], per: str) -> str:
@@ -77,12 +77,13 @@ def _data_line(manifest: dict[str, Any], structure: str) -> str:
 
 
 def model_card(task: str, run: str, config: dict[str, Any], evaluation: dict[str, Any], manifest: dict[str, Any],
-               commit: str | None, parity: dict[str, Any]) -> str:
-    """A markdown model card: what the model is, what it was trained on, how good and fast it is."""
+               parity: dict[str, Any]) -> str:
+    """A markdown model card: what the model is, what it was trained on, how good and fast it is; the commit
+    and date come from the bundle's ``config``."""
     if config["structure"] in GENERATIVE:
-        return _generative_card(task, run, config, evaluation, manifest, commit, parity)
+        return _generative_card(task, run, config, evaluation, manifest, parity)
     if config["structure"] == "seq2seq":
-        return _seq2seq_card(task, run, config, evaluation, manifest, commit, parity)
+        return _seq2seq_card(task, run, config, evaluation, manifest, parity)
     tagger = config["structure"] == "tag"
     table = _latency_table(evaluation["backends"], {"accuracy": "token accuracy" if tagger else "accuracy",
                                                     "macro_f1": "macro-F1"}, "call")
@@ -91,7 +92,7 @@ def model_card(task: str, run: str, config: dict[str, Any], evaluation: dict[str
 - **Run**: {_run_line(run, config['model'], evaluation['parameters'])}
 - **Task**: {_task_line(config)}
 - **Data**: {_data_line(manifest, config['structure'])}
-- **Commit**: {_written(commit)}.
+- **Commit**: {_written(config)}.
 
 ## Test-split quality and CPU latency ({evaluation['threads']} threads)
 
@@ -107,7 +108,7 @@ the int8 model on the CPU otherwise. {_caveat(config, manifest)}
 
 
 def _generative_card(task: str, run: str, config: dict[str, Any], evaluation: dict[str, Any],
-                     manifest: dict[str, Any], commit: str | None, parity: dict[str, Any]) -> str:
+                     manifest: dict[str, Any], parity: dict[str, Any]) -> str:
     """The model card of a language model (lm) or a conditioned one (condlm)."""
     table = _latency_table(evaluation["backends"], {"bpc": "bits per character",
                                                     "accuracy": "next-character accuracy"}, "step")
@@ -119,7 +120,7 @@ def _generative_card(task: str, run: str, config: dict[str, Any], evaluation: di
 - **Run**: {_run_line(run, config['model'], evaluation['parameters'])}
 - **Task**: {_task_line(config)}
 - **Data**: {_data_line(manifest, config['structure'])}
-- **Commit**: {_written(commit)}.
+- **Commit**: {_written(config)}.
 
 ## Test-split quality and CPU step latency ({evaluation['threads']} threads)
 
@@ -142,7 +143,7 @@ the int8 one on the CPU otherwise. {_caveat(config, manifest)}
 
 
 def _seq2seq_card(task: str, run: str, config: dict[str, Any], evaluation: dict[str, Any],
-                  manifest: dict[str, Any], commit: str | None, parity: dict[str, Any]) -> str:
+                  manifest: dict[str, Any], parity: dict[str, Any]) -> str:
     """The model card of a sequence-to-sequence model (e.g. grapheme-to-phoneme)."""
     decode = config["decode"]
     scores = {"wer": f"WER (beam {decode['beam']})", "per": f"{_unit(config)} error rate (beam)",
@@ -156,7 +157,7 @@ def _seq2seq_card(task: str, run: str, config: dict[str, Any], evaluation: dict[
 - **Run**: {_run_line(run, config['model'], evaluation['parameters'])}
 - **Task**: {_task_line(config)}
 - **Data**: {_data_line(manifest, config['structure'])}
-- **Commit**: {_written(commit)}.
+- **Commit**: {_written(config)}.
 
 ## Test-split quality and CPU latency ({evaluation['threads']} threads)
 
@@ -299,6 +300,7 @@ def write_bundle(layout: Layout, task: str, run: str, out_dir: Path, decode: Dec
     config = {
         "task": task, "run": run, "structure": spec.structure, "labels": spec.labels,
         "tokenizer": spec.tokenizer, "max_len": spec.max_len, "model": spec.model, **_graph_config(spec),
+        "commit": git_commit(layout.root), "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     evaluation = read_json(layout.eval_metrics(run))
     manifest = read_json(layout.prepared(task) / "manifest.json")
@@ -327,7 +329,7 @@ def write_bundle(layout: Layout, task: str, run: str, out_dir: Path, decode: Dec
             shutil.copy2(path, staging / name)
         write_json(staging / "config.json", config)
         write_json(staging / "metrics.json", evaluation)
-        card = model_card(task, run, config, evaluation, manifest, git_commit(layout.root),
+        card = model_card(task, run, config, evaluation, manifest,
                           read_json(layout.parity_report(run)))
         write_text(staging / "MODEL_CARD.md", card)
         names = sorted(path.name for path in staging.iterdir())

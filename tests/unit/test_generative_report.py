@@ -330,9 +330,11 @@ def test_classifier_card_keeps_its_figures() -> None:
                                                                        "fp16": 1_800_000},
                   "backends": {"ort_int8": {"accuracy": 0.839, "macro_f1": 0.8385, "latency": latency}}}
     config = {"structure": "classify", "labels": ["neg", "pos"], "tokenizer": "char", "max_len": 200,
-              "model": {"cell": "lstm", "bidirectional": False, "layers": 1, "hidden": 128}}
-    card = model_card("sentiment", "sentiment-lstm", config, evaluation, MANIFESTS["condlm"], None,
+              "model": {"cell": "lstm", "bidirectional": False, "layers": 1, "hidden": 128}, "commit": "abc1234",
+              "created": "2026-12-01 18:00 UTC"}
+    card = model_card("sentiment", "sentiment-lstm", config, evaluation, MANIFESTS["condlm"],
                       {"max_abs_diff": 1e-6, "agreement": 0.999})
     assert "| ort_int8 | 83.90% | 0.8385 | 0.36 | 150.40 |" in card
     assert "classify a text into one of neg, pos" in card and "train 1620, valid 199, test 201 texts" in card
     assert "99.90% prediction agreement" in card and 'seqlab predict --bundle' in card
+    assert "`abc1234`; bundle written 2026-12-01 18:00 UTC" in card
