@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 # Stages call `python`: run them with the project's environment first on PATH.
 RUN := PATH="$(BIN):$$PATH"
 UI_PORT ?= 5000
+SERVE_PORT ?= 8000
 
-.PHONY: setup repro test export ui clean lock
+.PHONY: setup repro test export serve ui clean lock
 
 setup: $(STAMP) ## Create .venv from the pinned requirements (idempotent)
 
@@ -27,6 +28,9 @@ test: setup ## Run the test suite
 
 export: setup ## Write deployment bundles to dist/<task>/ from each task's champion
 	$(RUN) seqlab bundle --out dist
+
+serve: setup ## Serve the bundles in dist/ over HTTP on 127.0.0.1:$(SERVE_PORT) (docs at /docs)
+	$(RUN) seqlab serve --bundles dist --port $(SERVE_PORT)
 
 ui: setup ## Open the MLflow UI on the project's tracking store
 	$(RUN) mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" --host 127.0.0.1 --port $(UI_PORT)

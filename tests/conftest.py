@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from seqlab.config import Params, TaskConfig, load_params
@@ -16,6 +20,7 @@ from seqlab.config import Params, TaskConfig, load_params
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 Runner = Callable[..., subprocess.CompletedProcess[str]]
+ServerStarter = Callable[..., AbstractContextManager[str]]
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +45,52 @@ def run_tool(command: list[str], cwd: Path, timeout: int = 1200) -> subprocess.C
 @pytest.fixture(scope="session")
 def run() -> Runner:
     return run_tool
+
+
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_server(command: list[str], cwd: Path, ready_path: str, timeout: float = 120) -> Iterator[str]:
+    """Start a server process on a free port of 127.0.0.1 (``{port}`` in ``command`` is replaced by it), wait
+    until ``ready_path`` answers 200, yield its base URL, and stop it afterwards. A server that exits or never
+    gets ready fails the test with its output."""
+    port = _free_port()
+    command = [part.replace("{port}", str(port)) for part in command]
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    server = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"{' '.join(command)} exited with {server.returncode}:\n{server.stdout.read()[-5000:]}")
+            try:
+                if httpx.get(base + ready_path, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{' '.join(command)} did not answer {ready_path} within {timeout:.0f} s")
+            time.sleep(0.25)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture(scope="session")
+def start_server() -> ServerStarter:
+    """:func:`running_server`: ``with start_server(command, cwd, "/health") as base_url: ...``."""
+    return running_server
 
 
 @pytest.fixture(scope="session")

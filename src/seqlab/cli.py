@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import asdict
 from enum import StrEnum
@@ -125,6 +126,33 @@ def generate(
         typer.echo(character, nl=False)  # echo flushes: the text appears as it is generated
     typer.echo()
     err.print(f"ran {model.name} on {model.provider}")
+
+
+@app.command()
+@_friendly
+def serve(
+    bundles: Annotated[Path, typer.Option(help="A folder of bundles written by `make export`.")] = Path("dist"),
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    provider: Annotated[Provider, typer.Option(help="auto: CUDA and fp16 when it loads, else the CPU and int8.")]
+    = Provider.auto,
+    threads: Annotated[int, typer.Option(min=1, help="ONNX Runtime threads per call; calls run side by side.")] = 1,
+    max_items: Annotated[int, typer.Option(min=1, help="Texts per predict request.")] = 64,
+    max_chars: Annotated[int, typer.Option(min=1, help="Characters per text or prompt.")] = 1000,
+    max_length: Annotated[int, typer.Option(min=1, help="Characters per generated text.")] = 2000,
+) -> None:
+    """Serve every bundle in BUNDLES over HTTP (OpenAPI docs at /docs). Bundles are checked against their
+    SHA256SUMS and loaded before the server listens; a missing or altered file stops it, naming the file."""
+    import uvicorn
+
+    from seqlab.serving.app import create_app
+    from seqlab.serving.catalog import load_catalog
+    from seqlab.serving.schemas import ServeLimits
+
+    logging.getLogger("seqlab").setLevel(logging.INFO)  # say which model runs where
+    limits = ServeLimits(max_items=max_items, max_chars=max_chars, max_length=max_length)
+    app_ = create_app(load_catalog(bundles, provider.value, threads), limits)
+    uvicorn.run(app_, host=host, port=port, log_level="info")
 
 
 @app.command()

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -216,28 +213,12 @@ def test_generator_bundles_stream_text(project: Path, run) -> None:
     assert review.returncode == 0 and "condition.onnx" in (project / "dist/reviews/SHA256SUMS").read_text()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_runs_readable_through_a_real_mlflow_server(project: Path) -> None:
+def test_runs_readable_through_a_real_mlflow_server(project: Path, start_server) -> None:
     # Guards: runs logged somewhere the MLflow UI does not look, or without their metrics and tags.
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/api/2.0/mlflow"
-    try:
-        for _ in range(120):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
+    command = [str(Path(sys.executable).parent / "mlflow"), "server", "--workers", "1",
+               "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}", "--host", "127.0.0.1", "--port", "{port}"]
+    with start_server(command, project, "/health") as server:
+        base = f"{server}/api/2.0/mlflow"
         experiment = httpx.get(f"{base}/experiments/get-by-name", params={"experiment_name": "seqlab-sentiment"}).json()
         runs = httpx.post(f"{base}/runs/search", json={"experiment_ids": [experiment["experiment"]["experiment_id"]]})
         found = {r["info"]["run_name"]: r for r in runs.json()["runs"]}
@@ -271,9 +252,6 @@ def test_runs_readable_through_a_real_mlflow_server(project: Path) -> None:
         assert champion.status_code == 200 and champion.json()["model_version"]["run_id"] in {
             r["info"]["run_id"] for r in found.values()
         }
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 SEQ2SEQ = {"tiny-g2p": "g2p", "tiny-numbers": "numbers"}

@@ -22,7 +22,7 @@ import numpy as np
 from seqlab.config import DecodeConfig
 from seqlab.evaluation.tagging import bmes_words
 from seqlab.inference.backends import OrtBackend, batched_outputs, softmax
-from seqlab.inference.decode import OrtSeq2Seq, beam_decode
+from seqlab.inference.decode import OrtSeq2Seq, attention_weights, beam_decode
 from seqlab.inference.generate import OrtStepModel, Sampler, TextGenerator
 from seqlab.inference.sessions import CUDA, ProviderUnavailable, create_session, cuda_available, session_provider
 from seqlab.io import InputError, read_json, read_lines, sha256_file
@@ -190,6 +190,15 @@ class Transduction:
     scores: list[float]
 
 
+@dataclass(frozen=True)
+class Attention:
+    """An output's attention weights over its source: ``weights[t][s]`` for output token t, source token s."""
+
+    source: list[str]
+    output: list[str]
+    weights: list[list[float]]
+
+
 class Seq2SeqBundle(BundleModel):
     """An encoder-decoder (e.g. grapheme-to-phoneme) served from a bundle: the encoder graph and the
     decoder-step graph of the precision the provider runs, searched with the bundle's decode settings."""
@@ -221,6 +230,15 @@ class Seq2SeqBundle(BundleModel):
         return [Transduction(text, [self.joiner.join(self.codec.decode(ids)) for ids, _ in best[:keep]],
                              [round(score, 4) for _, score in best[:keep]])
                 for text, best in zip(texts, found, strict=True)]
+
+    def attention(self, text: str, output: str) -> Attention:
+        """Where the decoder looked while writing ``output`` (one of ``text``'s outputs, e.g. the best) for
+        ``text``: one row per output token and a last one for ``<eos>``, one column per source token."""
+        source_tokens = self.encoder.tokens(self._normalised(text))
+        output_tokens = (output.split(self.joiner) if self.joiner else list(output)) if output else []
+        weights = attention_weights(self.model, self.encoder.encode_tokens(source_tokens),
+                                    self.codec.vocab.encode(output_tokens), self.codec.bos)  # (T + 1, S)
+        return Attention(source_tokens, [*output_tokens, "<eos>"], np.round(weights.astype(np.float64), 4).tolist())
 
     def _normalised(self, text: str) -> str:
         """CMUdict words are lower case: a word typed in capitals is read as the dictionary spells it."""

@@ -153,9 +153,9 @@ def beam_decode(model: Seq2SeqModel, source_ids: Sequence[Sequence[int]], bos: i
     lower token id (a stable sort, so any backend picks the same); of the top 2 * ``beam``, an ``<eos>``
     ranked within the first ``beam`` ends a hypothesis, and the first ``beam`` others live on. An item is
     done when ``beam`` hypotheses have ended and its best live one, scored at the length of the ones that
-    ended this step, ranks below all of them (``_settled``); after ``max_steps`` steps its live hypotheses end as they are.
-    A hypothesis' score is log-probability / length ** ``length_penalty``, the length counting its
-    ``<eos>``. With ``beam`` 1 this is greedy decoding.
+    ended this step, ranks below all of them (``_settled``); after ``max_steps`` steps its live hypotheses
+    end as they are. A hypothesis' score is log-probability / length ** ``length_penalty``, the length
+    counting its ``<eos>``. With ``beam`` 1 this is greedy decoding.
     """
     if beam < 1 or max_steps < 1:
         raise ValueError(f"beam and max_steps must be >= 1, not {beam} and {max_steps}")
