@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -63,28 +64,31 @@ def running_server(command: list[str], cwd: Path, ready_path: str, timeout: floa
     command = [part.replace("{port}", str(port)) for part in command]
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    server = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"{' '.join(command)} exited with {server.returncode}:\n{server.stdout.read()[-5000:]}")
-            try:
-                if httpx.get(base + ready_path, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"{' '.join(command)} did not answer {ready_path} within {timeout:.0f} s")
-            time.sleep(0.25)
-        yield base
-    finally:
-        server.terminate()
+    # The log goes to a file: a pipe nobody reads fills up (a server logs every request) and blocks the server.
+    with tempfile.TemporaryFile(mode="w+") as log:
+        server = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            deadline = time.monotonic() + timeout
+            while True:
+                if server.poll() is not None:
+                    log.seek(0)
+                    pytest.fail(f"{' '.join(command)} exited with {server.returncode}:\n{log.read()[-5000:]}")
+                try:
+                    if httpx.get(base + ready_path, timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{' '.join(command)} did not answer {ready_path} within {timeout:.0f} s")
+                time.sleep(0.25)
+            yield base
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +111,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_tool(["git", "init", "-q"], root)
     run_tool(["git", "add", "-A"], root)
     run_tool(["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "tiny copy"], root)
-    run_tool(["dvc", "repro"], root)
+    run_tool(["dvc", "repro"], root, timeout=2400)  # about 20 minutes on a 2-core CPU
     run_tool(["seqlab", "bundle", "--out", "dist"], root)
     return root
 

@@ -261,7 +261,7 @@ def test_seq2seq_through_every_stage(project: Path) -> None:
     # Guards: a seq2seq run that skips a stage, a word in two splits, ORT (step graph or beam search) not
     # matching torch, int8 far from fp32, or a report without its WER table and attention heatmap.
     manifest = json.loads((project / "data/prepared/g2p/manifest.json").read_text())
-    assert manifest["stress_stripped"] and manifest["counts"]["test"]["items"] > 6000
+    assert manifest["stress_stripped"] and manifest["counts"]["test"]["items"] > 1000
     words = {split: {json.loads(line)["source"] for line in
                      (project / f"data/prepared/g2p/{split}.jsonl").read_text().splitlines()}
              for split in ("train", "valid", "test")}

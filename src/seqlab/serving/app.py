@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -23,7 +23,7 @@ from seqlab.inference.bundle import ClassifierBundle, GeneratorBundle, Seq2SeqBu
 from seqlab.inference.generate import Sampler
 from seqlab.serving.catalog import ServedModel
 from seqlab.serving.schemas import GenerateRequest, ModelsResponse, PredictRequest, PredictResponse, ServeLimits
-from seqlab.serving.telemetry import Telemetry, TelemetryMiddleware
+from seqlab.serving.telemetry import BodyLimitMiddleware, Telemetry, TelemetryMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +37,13 @@ def create_app(catalog: dict[str, ServedModel], limits: ServeLimits | None = Non
     app = FastAPI(title="seqlab", summary="Recurrent sequence models served with ONNX Runtime.",
                   description="One model per task, from the bundles `make export` writes. "
                               f"Tasks served: {', '.join(sorted(catalog))}.")
+    # A body far larger than any request within the limits (UTF-8 is at most 4 bytes a character) is refused
+    # unread; the telemetry middleware, added last, is the outer one and counts that answer too.
+    app.add_middleware(BodyLimitMiddleware, telemetry=telemetry,
+                       limit=limits.max_items * limits.max_chars * 4 + 65_536,
+                       explanation=f"{limits.max_items} inputs of {limits.max_chars} characters")
     app.add_middleware(TelemetryMiddleware, telemetry=telemetry, tasks=list(catalog))
     _add_error_handlers(app, telemetry)
-    body_limit = limits.max_items * limits.max_chars * 4 + 65_536  # UTF-8 is at most 4 bytes a character
-
-    def small_body(request: Request) -> None:
-        """Refuse a body far larger than any request within the limits could be, before it is parsed."""
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > body_limit:
-            raise HTTPException(413, f"request body of {length} bytes; at most {body_limit} bytes are read "
-                                     f"({limits.max_items} inputs of {limits.max_chars} characters)")
 
     def served(task: str, kinds: tuple[type, ...], endpoint: str) -> ServedModel:
         if task not in catalog:
@@ -75,7 +72,7 @@ def create_app(catalog: dict[str, ServedModel], limits: ServeLimits | None = Non
         """Task, run, variant, version, checksum, provider and test figures of every served model."""
         return ModelsResponse(models=[catalog[task].info for task in sorted(catalog)])
 
-    @app.post("/v1/{task}/predict", tags=["predict"], dependencies=[Depends(small_body)])
+    @app.post("/v1/{task}/predict", tags=["predict"])
     def predict(task: str, request: PredictRequest) -> PredictResponse:
         """Classify, tag, segment or transduce (seq2seq) a batch of texts with the task's model."""
         entry = served(task, (ClassifierBundle, TaggerBundle, Seq2SeqBundle), "predict")
@@ -84,7 +81,6 @@ def create_app(catalog: dict[str, ServedModel], limits: ServeLimits | None = Non
                                precision=entry.model.precision, results=_results(entry.model, request))
 
     @app.post("/v1/{task}/generate", tags=["generate"], response_class=StreamingResponse,
-              dependencies=[Depends(small_body)],
               responses={200: {"content": {"text/plain": {}}, "description": "the text, streamed as written"}})
     def generate(task: str, request: GenerateRequest) -> StreamingResponse:
         """Generate a text with the task's language model, streamed character by character."""

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the server: requests by route, task and status, their latency, errors by kind.
+"""Prometheus metrics of the server: requests by route, task and status, their latency, errors by kind;
+and the guard that refuses an oversized body before anything reads it.
 
 One registry per app (tests build several apps in one process). The middleware is plain ASGI, so it
 sees a streamed generation to its last character and the route template FastAPI matched (``/v1/{task}
@@ -12,6 +13,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.responses import JSONResponse
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -65,3 +67,24 @@ class TelemetryMiddleware:
             task = task if task in self.tasks or not task else "unknown"
             self.telemetry.requests.labels(route=route, task=task, status=str(status["code"])).inc()
             self.telemetry.latency.labels(route=route, task=task).observe(time.perf_counter() - started)
+
+
+class BodyLimitMiddleware:
+    """Answers 413 to a request whose Content-Length is over ``limit`` bytes, before its body is read (the
+    routes parse the body before any dependency of theirs could look at it)."""
+
+    def __init__(self, app: ASGIApp, telemetry: Telemetry, limit: int, explanation: str) -> None:
+        self.app = app
+        self.telemetry = telemetry
+        self.limit = limit
+        self.explanation = explanation
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.limit:
+                self.telemetry.count_error("too_large")
+                detail = f"request body of {int(length)} bytes; at most {self.limit} are read ({self.explanation})"
+                await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
