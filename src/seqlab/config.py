@@ -274,6 +274,96 @@ class StudyConfig(_Strict):
             raise ConfigError(f"study.lengths has no {length} (it has: {', '.join(map(str, self.lengths))})")
 
 
+class BenchServerConfig(_Strict):
+    """The bounded load on `seqlab serve`: concurrent clients sending one task's requests back to back."""
+
+    clients: int = Field(32, ge=1, description="concurrent clients")
+    seconds: float = Field(5.0, gt=0, description="length of one round of load")
+    repeats: int = Field(3, ge=1, description="rounds per task; figures give min/median/max over them")
+    texts: int = Field(32, ge=1, description="test-split inputs the clients take turns with")
+    generate_length: int = Field(100, ge=1, description="characters per generate request")
+
+
+class BenchKernelConfig(_Strict):
+    """An LSTM layer's forward pass against a matrix product of the same work (closeness to the limit)."""
+
+    batch: int = Field(64, ge=1)
+    hidden: int = Field(512, ge=1, description="hidden and input size")
+    steps: int = Field(50, ge=1, description="time steps per forward pass")
+    repeats: int = Field(10, ge=1)
+    warmup: int = Field(2, ge=0)
+
+
+class BenchTrainingConfig(_Strict):
+    """Fused kernels against the written-out cells: one layer's forward and backward pass."""
+
+    cells: list[CellType] = Field(["rnn_tanh", "lstm", "gru"], min_length=1)
+    batch: int = Field(64, ge=1)
+    steps: int = Field(64, ge=1, description="time steps per sequence")
+    input_size: int = Field(64, ge=1)
+    hidden: int = Field(128, ge=1)
+    repeats: int = Field(5, ge=1)
+    warmup: int = Field(1, ge=0)
+
+
+class BenchGenerationConfig(_Strict):
+    """Characters per second of the language-model champions, per method and length."""
+
+    lengths: list[int] = Field([100, 500, 2000], min_length=1, description="characters per generation")
+    repeats: int = Field(3, ge=1)
+
+
+class BenchLatencyConfig(_Strict):
+    """How latency is timed: calls per round and batch size, and rounds (figures give min/median/max)."""
+
+    batch_sizes: list[int] = Field([1, 64], min_length=1)
+    calls: int = Field(30, ge=1, description="timed calls per round and batch size")
+    warmup: int = Field(3, ge=0)
+    rounds: int = Field(3, ge=1, description="rounds per backend; figures give min/median/max over them")
+
+
+class BenchInferenceConfig(BenchLatencyConfig):
+    """Latency of each champion per backend and batch size (the evaluation's latency code, more rounds)."""
+
+
+class BenchCellsConfig(BenchLatencyConfig):
+    """One classifier shape with each cell type in turn: the served path (ORT int8) against PyTorch eager."""
+
+    task: str = Field("sentiment", description="a classify task whose test split the models read")
+    cells: list[CellType] = Field(["lstm", "gru", "rnn_tanh"], min_length=1)
+    embed_dim: int = Field(128, ge=1)
+    hidden: int = Field(128, ge=1)
+    layers: int = Field(2, ge=1)
+    bidirectional: bool = True
+
+
+class BenchStagesConfig(_Strict):
+    """Throughput of the tokenize and vocab stages' work."""
+
+    repeats: int = Field(3, ge=1)
+    max_rows: int | None = Field(None, ge=1, description="train rows measured per task (default: all of them)")
+
+
+class BenchPeersConfig(_Strict):
+    """Our bundles against the peers a user would otherwise reach for, on the same test split."""
+
+    max_items: int | None = Field(None, ge=1, description="test items scored per task (default: all of them)")
+
+
+class BenchConfig(_Strict):
+    """What `make bench` measures and for how long (reports/bench.json, reports/bench.md)."""
+
+    threads: int | None = Field(None, ge=1, description="CPU threads of torch and ONNX Runtime; default: all cores")
+    inference: BenchInferenceConfig = BenchInferenceConfig()
+    cells: BenchCellsConfig = BenchCellsConfig()
+    server: BenchServerConfig = BenchServerConfig()
+    kernels: BenchKernelConfig = BenchKernelConfig()
+    training: BenchTrainingConfig = BenchTrainingConfig()
+    generation: BenchGenerationConfig = BenchGenerationConfig()
+    stages: BenchStagesConfig = BenchStagesConfig()
+    peers: BenchPeersConfig = BenchPeersConfig()
+
+
 def _check_generative(run: str, model: ModelConfig) -> None:
     """A generating model reads left to right one step at a time, on torch's fused stacked cells."""
     if model.bidirectional:
@@ -296,6 +386,7 @@ class Params(_Strict):
     generation: GenerationConfig = GenerationConfig()
     decode: DecodeConfig = DecodeConfig()
     study: StudyConfig = StudyConfig()
+    bench: BenchConfig = BenchConfig()
 
     @model_validator(mode="after")
     def _runs_name_known_tasks(self) -> Params:

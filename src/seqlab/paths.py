@@ -93,6 +93,10 @@ class Layout:
         return self.root / "reports"
 
     @property
+    def repro_log(self) -> Path:
+        return self.reports / "repro.log"
+
+    @property
     def champions(self) -> Path:
         return self.reports / "champions.json"
 

@@ -4,31 +4,23 @@ bundle, and a bounded load of concurrent clients."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from hashlib import sha256
 from pathlib import Path
 
 import httpx
 import pytest
 
-pytestmark = pytest.mark.e2e
+from seqlab.bench.load import LoadRequest, run_load
 
 SEQLAB = str(Path(sys.executable).parent / "seqlab")
+
+pytestmark = pytest.mark.e2e
+
 TASKS = {"sentiment", "pos", "seg", "lm", "reviews", "g2p", "numbers"}
-
-
-@pytest.fixture(scope="module")
-def server(project: Path, start_server) -> Iterator[str]:
-    command = [SEQLAB, "serve", "--bundles", "dist", "--port", "{port}", "--max-items", "8", "--max-chars", "200",
-               "--max-length", "300"]
-    with start_server(command, project, "/readyz") as base:
-        yield base
 
 
 def _predict(server: str, task: str, **body) -> httpx.Response:
@@ -148,6 +140,7 @@ def test_metrics_count_requests_latency_and_errors(server: str) -> None:
     # Guards: metrics that miss requests, label raw paths (unbounded series), or lose the error kinds.
     _predict(server, "sentiment", inputs=["好"])
     _predict(server, "sentiment", inputs=[])
+    _predict(server, "sentiment", inputs=["  "])
     httpx.post(f"{server}/v1/{'x' * 30}/predict", json={"inputs": ["x"]})
     text = httpx.get(f"{server}/metrics").text
     lines = [line for line in text.splitlines() if line.startswith("seqlab_")]
@@ -155,30 +148,20 @@ def test_metrics_count_requests_latency_and_errors(server: str) -> None:
                for line in lines)
     assert any(line.startswith('seqlab_request_seconds_bucket{le="0.1",route="/v1/{task}/predict",task="sentiment"}')
                for line in lines)
-    assert any(line.startswith('seqlab_errors_total{kind="validation"}') for line in lines)
+    for kind in ("validation", "empty_input", "unknown_task"):  # each refusal counted under what was wrong
+        assert any(line.startswith(f'seqlab_errors_total{{kind="{kind}"}}') for line in lines), kind
     assert "x" * 30 not in text and 'task="unknown"' in text
 
 
 def test_load_of_concurrent_clients_has_no_errors(server: str) -> None:
     # Guards: failures or a crash under concurrent requests (sessions shared across the server's threads).
-    clients, seconds = 32, 10.0
-    requests = (("sentiment", "这本书写得很好"), ("seg", "迈向充满希望的新世纪"), ("g2p", "seqlab"))
-
-    async def client(number: int, deadline: float) -> list[int]:
-        statuses = []
-        async with httpx.AsyncClient(base_url=server, timeout=60) as session:
-            while time.monotonic() < deadline:
-                task, text = requests[number % len(requests)]
-                statuses.append((await session.post(f"/v1/{task}/predict", json={"inputs": [text]})).status_code)
-        return statuses
-
-    async def load() -> list[int]:
-        deadline = time.monotonic() + seconds
-        return [status for statuses in await asyncio.gather(*(client(n, deadline) for n in range(clients)))
-                for status in statuses]
-
-    statuses = asyncio.run(load())
-    assert len(statuses) >= clients and set(statuses) == {200}
+    requests = [LoadRequest(task, f"/v1/{task}/predict", {"inputs": [text]})
+                for task, text in (("sentiment", "这本书写得很好"), ("seg", "迈向充满希望的新世纪"), ("g2p", "seqlab"))]
+    results = run_load(server, requests, clients=32, seconds=10)
+    for task, result in results.items():
+        assert result.statuses.keys() == {200}, f"{task}: {result.statuses}"
+        assert len(result.latencies) >= 10
+    assert httpx.get(f"{server}/healthz").status_code == 200
 
 
 @pytest.mark.parametrize("damage", ["alter", "remove"])

@@ -80,7 +80,7 @@ def test_pos_baseline_on_tiny_folder(tmp_path: Path) -> None:
     folder = write_splits(tmp_path / "pos", POS_SPLITS)
     record = train_tag_baseline(folder, POS_LABELS, "tags")
     assert list(record) == ["model", "valid_accuracy", "valid_macro_f1", "test_accuracy", "test_macro_f1",
-                            "test_oov_accuracy", "train_seconds"]
+                            "test_oov_accuracy", "train_seconds", "test_items_per_s"]
     assert record["model"] == TAG_BASELINE_MODELS["tags"] == "most frequent tag per word (train)"
     assert record["valid_accuracy"] == 0.5
     assert record["valid_macro_f1"] == pytest.approx(round((2 / 3 + 0) / 2, 6))  # n: P1 R.5; v: never gold
@@ -103,7 +103,7 @@ def test_seg_baseline_on_tiny_folder(tmp_path: Path) -> None:
     record = train_tag_baseline(folder, SEG_LABELS, "bmes")
     assert list(record) == ["model", "valid_accuracy", "valid_macro_f1", "valid_word_f1", "test_accuracy",
                             "test_macro_f1", "test_word_f1", "test_word_precision", "test_word_recall",
-                            "train_seconds"]
+                            "train_seconds", "test_items_per_s"]
     assert record["model"] == "forward maximum matching, train dictionary"
     assert record["valid_accuracy"] == record["valid_macro_f1"] == record["valid_word_f1"] == 1.0
     assert record["test_accuracy"] == 0.25

@@ -19,6 +19,7 @@ import numpy as np
 
 from seqlab.checkpoint import ModelSpec
 from seqlab.config import EvaluateConfig
+from seqlab.evaluation.latency import latency_figures
 from seqlab.evaluation.text_scores import review_scores, stream_scores
 from seqlab.inference.generate import Sampler, StepModel, generate, sliding_window_generate
 from seqlab.text.encoding import load_encoder
@@ -45,7 +46,7 @@ class TestText:
 
 
 def step_latency(model: StepModel, batch: int, repeats: int, warmup: int, seed: int) -> dict[str, float]:
-    """p50/p95 milliseconds of one step (one character for each of ``batch`` texts) and characters per second."""
+    """p50/p95/p99 milliseconds of one step (one character for each of ``batch`` texts) and characters per second."""
     rng = np.random.default_rng(seed)
     state = model.initial_state(batch)
     vocab = model.step(np.zeros((batch, 1), dtype=np.int64), state)[0].shape[-1]
@@ -56,10 +57,7 @@ def step_latency(model: StepModel, batch: int, repeats: int, warmup: int, seed: 
         _, state = model.step(tokens, state)
         if run >= warmup:
             timings.append(time.perf_counter() - started)
-    seconds = np.array(timings)
-    return {"p50_ms": round(float(np.percentile(seconds, 50) * 1e3), 4),
-            "p95_ms": round(float(np.percentile(seconds, 95) * 1e3), 4),
-            "items_per_s": round(batch * repeats / float(seconds.sum()), 1)}
+    return latency_figures(timings, batch * repeats)
 
 
 def generation_speed(model: StepModel, prompt_ids: Sequence[int], length: int, window: int, repeats: int,

@@ -24,7 +24,7 @@ def latency_batches(sequences: Sequence[Sequence[int]], batch_size: int, count: 
 
 def time_calls(call: Callable[[T], object], batches: Sequence[T], warmup: int,
                items: Callable[[T], int]) -> dict[str, float]:
-    """p50/p95 milliseconds per ``call`` and items per second over ``batches`` (after ``warmup`` untimed calls
+    """p50/p95/p99 milliseconds per ``call`` and items per second over ``batches`` (after ``warmup`` untimed calls
     on the first ones); ``items(batch)`` counts a batch's items."""
     for batch in batches[:warmup]:
         call(batch)
@@ -33,11 +33,17 @@ def time_calls(call: Callable[[T], object], batches: Sequence[T], warmup: int,
         started = time.perf_counter()
         call(batch)
         timings.append(time.perf_counter() - started)
-    seconds = np.array(timings)
+    return latency_figures(timings, sum(map(items, batches)))
+
+
+def latency_figures(seconds: Sequence[float], items: int) -> dict[str, float]:
+    """p50/p95/p99 milliseconds of timed calls, and the ``items`` they handled per second in all."""
+    timings = np.array(seconds)
     return {
-        "p50_ms": round(float(np.percentile(seconds, 50) * 1e3), 3),
-        "p95_ms": round(float(np.percentile(seconds, 95) * 1e3), 3),
-        "items_per_s": round(sum(map(items, batches)) / float(seconds.sum()), 1),
+        "p50_ms": round(float(np.percentile(timings, 50) * 1e3), 4),
+        "p95_ms": round(float(np.percentile(timings, 95) * 1e3), 4),
+        "p99_ms": round(float(np.percentile(timings, 99) * 1e3), 4),
+        "items_per_s": round(items / float(timings.sum()), 1),
     }
 
 

@@ -52,7 +52,8 @@ def load_catalog(folder: Path, provider: str = "auto", threads: int | None = 1) 
 
 
 def model_info(model: BundleModel) -> dict[str, Any]:
-    """Task, run, variant, version, checksum, provider and the test figures of the served precision."""
+    """Task, structure, how inputs are split (tokenizer, tag scheme), run, variant, version, checksum, provider
+    and the test figures of the served precision."""
     config = model.config
     evaluation = read_json(model.folder / "metrics.json")
     backends = evaluation.get("backends", {})
@@ -62,6 +63,8 @@ def model_info(model: BundleModel) -> dict[str, Any]:
     return {
         "task": config.get("task", model.folder.name),
         "structure": config["structure"],
+        "tokenizer": config.get("tokenizer"),
+        "tag_scheme": config.get("tag_scheme"),
         "run": config.get("run"),
         "variant": config.get("model", {}),
         "version": config.get("commit"),

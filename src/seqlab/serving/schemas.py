@@ -66,3 +66,19 @@ class ModelsResponse(BaseModel):
     """Every served model."""
 
     models: list[dict[str, Any]]
+
+
+class ErrorResponse(BaseModel):
+    """A request the server refused, and why."""
+
+    detail: str | list[dict[str, Any]] = Field(description="what to change: a sentence, or one entry per field "
+                                                           "when the body does not match the schema")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "the body is not JSON encoded as UTF-8"},
+    404: {"model": ErrorResponse, "description": "no model serves this task, or it has no such endpoint"},
+    413: {"model": ErrorResponse, "description": "the body is far larger than the limits allow"},
+    422: {"model": ErrorResponse, "description": "a field is missing, of the wrong type, or over a limit"},
+}
+"""The refusals every predict and generate request may get (so the OpenAPI schema documents them)."""

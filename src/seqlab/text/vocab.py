@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from seqlab.config import VocabConfig
-from seqlab.io import InputError, read_json, write_json
+from seqlab.io import InputError, read_json, read_jsonl, write_json
 from seqlab.text.tokenizers import next_pairs
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
@@ -111,3 +111,11 @@ def build_vocabularies(train_tokens: Sequence[Sequence[str]], config: VocabConfi
     if train_targets:
         vocabularies[TARGETS_FILE] = Vocab.build(train_targets)
     return vocabularies
+
+
+def vocabularies_of_split(tokenized_train: Path, config: VocabConfig) -> dict[str, Vocab]:
+    """:func:`build_vocabularies` from a tokenized train split (JSONL rows with ``tokens``, and for seq2seq
+    ``targets``: every reference of the row)."""
+    rows = [row for _, row in read_jsonl(tokenized_train)]
+    targets = [target for row in rows for target in row.get("targets", [])]
+    return build_vocabularies([row["tokens"] for row in rows], config, targets)
