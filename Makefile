@@ -7,9 +7,14 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(BIN):$$PATH"
 UI_PORT ?= 5000
 SERVE_PORT ?= 8000
+# make sweep: a grid over one run's variant, queued and run by DVC's experiment queue.
+SWEEP_RUN ?= sentiment-gru
+SWEEP_CELLS ?= rnn_tanh,lstm,gru
+SWEEP_HIDDEN ?= 64,128
+SWEEP_JOBS ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser repro test bench export serve ui clean lock
+.PHONY: setup browser repro sweep test bench export serve ui clean lock
 
 setup: $(STAMP) ## Create .venv from the pinned requirements (idempotent)
 
@@ -30,6 +35,12 @@ browser: ## Install Debian's Chromium for the browser test of the playground pag
 
 repro: setup ## Run the whole pipeline on the default data (dvc repro, logged to reports/repro.log)
 	$(RUN) seqlab repro
+
+sweep: setup ## Queue SWEEP_CELLS x SWEEP_HIDDEN of SWEEP_RUN as DVC experiments and start SWEEP_JOBS workers
+	$(RUN) dvc exp run --queue -S 'runs.$(SWEEP_RUN).model.cell=$(SWEEP_CELLS)' \
+	  -S 'runs.$(SWEEP_RUN).model.hidden=$(SWEEP_HIDDEN)' evaluate@$(SWEEP_RUN)
+	$(RUN) dvc queue start -j $(SWEEP_JOBS)
+	@echo "Running in the background: dvc queue status; results: dvc exp show, or make ui (MLflow)"
 
 test: setup browser ## Run the test suite
 	$(RUN) pytest

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -46,6 +47,12 @@ def run_tool(command: list[str], cwd: Path, timeout: int = 1200) -> subprocess.C
 
 
 @pytest.fixture(scope="session")
+def tool_environment() -> dict[str, str]:
+    """:func:`tool_env`, for tests that start the project's tools themselves."""
+    return tool_env()
+
+
+@pytest.fixture(scope="session")
 def run() -> Runner:
     return run_tool
 
@@ -63,11 +70,14 @@ def start_server() -> ServerStarter:
     return running_server
 
 
-@pytest.fixture(scope="session")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the git-tracked project with tests/pipeline/params.tiny.yaml as its params, after
-    `dvc repro` and `seqlab bundle`: the real pipeline, end to end, in a few minutes."""
-    root = tmp_path_factory.mktemp("project")
+PIPELINE_TARGETS = ["report", "generation"]
+"""What the tiny `project` runs: every task stage (the cell study runs in `study_project`, beside it)."""
+STUDY_TARGETS = ["study_report"]
+
+
+def tiny_copy(root: Path) -> Path:
+    """A git repository at ``root`` with the project's tracked files, tests/pipeline/params.tiny.yaml as its
+    params and the test corpus of the user-file task."""
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True)
     for name in filter(None, tracked.stdout.split("\0")):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -77,9 +87,60 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_tool(["git", "init", "-q"], root)
     run_tool(["git", "add", "-A"], root)
     run_tool(["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "tiny copy"], root)
-    run_tool(["seqlab", "repro"], root, timeout=2400)  # dvc repro, logged; about 20 minutes on a 2-core CPU
-    run_tool(["seqlab", "bundle", "--out", "dist"], root)
     return root
+
+
+@pytest.fixture(scope="session")
+def pipelines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two tiny copies of the project after `seqlab repro` (dvc repro, logged), run side by side (each is
+    mostly one busy core): "project" through every task stage and `seqlab bundle`, "study" through the
+    cell study. The real pipeline, end to end, in about 18 minutes on a 2-core CPU."""
+    project, study = (tiny_copy(tmp_path_factory.mktemp(name)) for name in ("project", "study"))
+    with tempfile.TemporaryFile(mode="w+") as log:
+        beside = subprocess.Popen([str(BIN / "seqlab"), "repro", *STUDY_TARGETS], cwd=study, env=tool_env(),
+                                  stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            run_tool(["seqlab", "repro", *PIPELINE_TARGETS], project, timeout=2400)
+            run_tool(["seqlab", "bundle", "--out", "dist"], project)
+            status = beside.wait(timeout=1200)
+        finally:
+            if beside.poll() is None:
+                beside.kill()
+        log.seek(0)
+        assert status == 0, f"seqlab repro {' '.join(STUDY_TARGETS)} failed:\n{log.read()[-5000:]}"
+    return {"project": project, "study": study}
+
+
+@pytest.fixture(scope="session")
+def project(pipelines: dict[str, Path]) -> Path:
+    """The tiny project after every task stage and `seqlab bundle` (see :func:`pipelines`)."""
+    return pipelines["project"]
+
+
+@pytest.fixture(scope="session")
+def study_project(pipelines: dict[str, Path]) -> Path:
+    """The tiny project after the cell study's stages (see :func:`pipelines`)."""
+    return pipelines["study"]
+
+
+@pytest.fixture(scope="session")
+def pipeline_targets() -> list[str]:
+    """The stages `project` was reproduced up to (with everything upstream)."""
+    return PIPELINE_TARGETS
+
+
+@pytest.fixture(scope="session")
+def study_targets() -> list[str]:
+    """The stages `study_project` was reproduced up to (with everything upstream)."""
+    return STUDY_TARGETS
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist (`make test` runs two workers), every test of the tiny pipelines goes to one worker, so the
+    pipelines run once; the other tests share out over both."""
+    for item in items:
+        if "pipelines" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("pipelines"))
 
 
 @pytest.fixture(scope="session")

@@ -274,6 +274,13 @@ class StudyConfig(_Strict):
             raise ConfigError(f"study.lengths has no {length} (it has: {', '.join(map(str, self.lengths))})")
 
 
+class DistributedConfig(_Strict):
+    """How many processes a train stage runs on (torchrun, DistributedDataParallel)."""
+
+    processes: int = Field(1, ge=1, description="above 1: the train stage starts itself under torchrun with "
+                                                "this many processes; batch_size stays the global batch")
+
+
 class BenchServerConfig(_Strict):
     """The bounded load on `seqlab serve`: concurrent clients sending one task's requests back to back."""
 
@@ -386,6 +393,7 @@ class Params(_Strict):
     generation: GenerationConfig = GenerationConfig()
     decode: DecodeConfig = DecodeConfig()
     study: StudyConfig = StudyConfig()
+    distributed: DistributedConfig = DistributedConfig()
     bench: BenchConfig = BenchConfig()
 
     @model_validator(mode="after")

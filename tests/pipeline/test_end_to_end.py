@@ -39,18 +39,23 @@ def test_every_stage_wrote_its_outputs(project: Path) -> None:
     assert all(run in summary for run in RUNS) and "TF-IDF" in summary
 
 
-def test_repro_again_does_nothing_and_a_param_change_reruns_only_its_run(project: Path, run) -> None:
+def _status(root: Path, run, targets: list[str]) -> dict:
+    """`dvc status` of ``targets`` and every stage upstream of them."""
+    return json.loads(run(["dvc", "status", "--json", "--with-deps", *targets], root).stdout)
+
+
+def test_repro_again_does_nothing_and_a_param_change_reruns_only_its_run(project: Path, run,
+                                                                         pipeline_targets) -> None:
     # Guards: deps/params declared so loosely that everything reruns, or so tightly that nothing does.
-    assert json.loads(run(["dvc", "status", "--json"], project).stdout) == {}
+    assert _status(project, run, pipeline_targets) == {}
     original = (project / "params.yaml").read_text()
     params = yaml.safe_load(original)
     params["runs"]["tiny-bigru"]["model"]["hidden"] = 12
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        status = run(["dvc", "status", "--json"], project).stdout
+        changed = set(_status(project, run, pipeline_targets))
     finally:
         (project / "params.yaml").write_text(original)
-    changed = set(json.loads(status))
     assert "train@tiny-bigru" in changed
     assert not any(stage.endswith("@tiny-resrnn-scratch") or stage.endswith("@sentiment") for stage in changed), \
         changed
@@ -60,8 +65,9 @@ def _study_params(project: Path) -> dict:
     return yaml.safe_load((project / "params.yaml").read_text())["study"]
 
 
-def test_study_stages_wrote_their_outputs(project: Path) -> None:
+def test_study_stages_wrote_their_outputs(study_project: Path) -> None:
     # Guards: a study stage that writes nothing or the wrong thing, or a report that leaves a result out.
+    project = study_project
     study = _study_params(project)
     twin = study["gradients"]["length"]
     for cell in study["cells"]:
@@ -91,9 +97,11 @@ def test_study_stages_wrote_their_outputs(project: Path) -> None:
         assert (project / "reports/study" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_study_param_change_reruns_only_its_stages(project: Path, run) -> None:
+def test_a_study_param_change_reruns_only_its_stages(study_project: Path, run, study_targets) -> None:
     # Guards: study stages that retrain on unrelated changes, or miss the change they depend on.
     # (study_report reads the whole `study` section, so it is stale after any change to it.)
+    project = study_project
+    assert _status(project, run, study_targets) == {}
     original = (project / "params.yaml").read_text()
     study = _study_params(project)
     gradients = {f"study_gradients@{cell}" for cell in study["cells"]}
@@ -108,7 +116,7 @@ def test_a_study_param_change_reruns_only_its_stages(project: Path, run) -> None
             params = yaml.safe_load(original)
             params["study"][section][key] = params["study"][section][key] * 2
             (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-            assert set(json.loads(run(["dvc", "status", "--json"], project).stdout)) == expected, (section, key)
+            assert set(_status(project, run, study_targets)) == expected, (section, key)
     finally:
         (project / "params.yaml").write_text(original)
 
@@ -214,11 +222,15 @@ def test_generator_bundles_stream_text(project: Path, run) -> None:
     assert review.returncode == 0 and "condition.onnx" in (project / "dist/reviews/SHA256SUMS").read_text()
 
 
+def _mlflow_server(project: Path) -> list[str]:
+    """`mlflow server` over the project's tracking store, on the port the server fixture picks."""
+    return [str(Path(sys.executable).parent / "mlflow"), "server", "--workers", "1", "--backend-store-uri",
+            f"sqlite:///{project / 'mlflow.db'}", "--host", "127.0.0.1", "--port", "{port}"]
+
+
 def test_runs_readable_through_a_real_mlflow_server(project: Path, start_server) -> None:
     # Guards: runs logged somewhere the MLflow UI does not look, or without their metrics and tags.
-    command = [str(Path(sys.executable).parent / "mlflow"), "server", "--workers", "1",
-               "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}", "--host", "127.0.0.1", "--port", "{port}"]
-    with start_server(command, project, "/health") as server:
+    with start_server(_mlflow_server(project), project, "/health") as server:
         base = f"{server}/api/2.0/mlflow"
         experiment = httpx.get(f"{base}/experiments/get-by-name", params={"experiment_name": "seqlab-sentiment"}).json()
         runs = httpx.post(f"{base}/runs/search", json={"experiment_ids": [experiment["experiment"]["experiment_id"]]})
@@ -232,6 +244,18 @@ def test_runs_readable_through_a_real_mlflow_server(project: Path, start_server)
             assert variant | {"mlflow.source.git.commit"} <= tags[name].keys()
         scratch = tags["tiny-resrnn-scratch"]
         assert (scratch["cell"], scratch["residual"], scratch["impl"]) == ("rnn_relu", "True", "scratch")
+        alias = {"name": "seqlab-sentiment", "alias": "champion"}
+        champion = httpx.get(f"{base}/registered-models/alias", params=alias)
+        assert champion.status_code == 200 and champion.json()["model_version"]["run_id"] in {
+            r["info"]["run_id"] for r in found.values()
+        }
+
+
+def test_study_runs_readable_through_a_real_mlflow_server(study_project: Path, start_server) -> None:
+    # Guards: study runs logged without their tags and metrics, or a report the UI cannot open.
+    project = study_project
+    with start_server(_mlflow_server(project), project, "/health") as server:
+        base = f"{server}/api/2.0/mlflow"
         study = httpx.get(f"{base}/experiments/get-by-name", params={"experiment_name": "seqlab-study"}).json()
         study_runs = httpx.post(f"{base}/runs/search",
                                 json={"experiment_ids": [study["experiment"]["experiment_id"]]}).json()["runs"]
@@ -248,11 +272,6 @@ def test_runs_readable_through_a_real_mlflow_server(project: Path, start_server)
         listed = httpx.get(f"{base}/artifacts/list",
                            params={"run_id": by_name["study-report"]["info"]["run_id"], "path": "study"}).json()
         assert {"study/study.md", "study/gradients.png"} <= {f["path"] for f in listed.get("files", [])}
-        alias = {"name": "seqlab-sentiment", "alias": "champion"}
-        champion = httpx.get(f"{base}/registered-models/alias", params=alias)
-        assert champion.status_code == 200 and champion.json()["model_version"]["run_id"] in {
-            r["info"]["run_id"] for r in found.values()
-        }
 
 
 SEQ2SEQ = {"tiny-g2p": "g2p", "tiny-numbers": "numbers"}
@@ -262,7 +281,7 @@ def test_seq2seq_through_every_stage(project: Path) -> None:
     # Guards: a seq2seq run that skips a stage, a word in two splits, ORT (step graph or beam search) not
     # matching torch, int8 far from fp32, or a report without its WER table and attention heatmap.
     manifest = json.loads((project / "data/prepared/g2p/manifest.json").read_text())
-    assert manifest["stress_stripped"] and manifest["counts"]["test"]["items"] > 1000
+    assert manifest["stress_stripped"] and manifest["counts"]["test"]["items"] > 500  # 0.5% of the words
     words = {split: {json.loads(line)["source"] for line in
                      (project / f"data/prepared/g2p/{split}.jsonl").read_text().splitlines()}
              for split in ("train", "valid", "test")}

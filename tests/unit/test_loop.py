@@ -24,7 +24,7 @@ def _setup(scores: list[float], loss_value: float | None = None):
     def validate(m):
         return {"valid_score": scores[len(calls)]}
 
-    def on_epoch_end(epoch, record, improved, m, optimizer):
+    def on_epoch_end(epoch, record, improved, m, optimizer, state):
         calls.append((epoch, improved))
 
     return model, (lambda epoch: [(x, y)] * 4), loss_fn, validate, on_epoch_end, calls
@@ -74,3 +74,49 @@ def test_cosine_schedule_anneals_within_epochs_to_its_floor() -> None:
     assert lrs[2] == pytest.approx(0.001)
     assert lrs[1] == pytest.approx(0.001 + 0.009 * 0.5 * (1 + math.cos(math.pi * 8 / 12)))
     assert result.best_epoch == 3  # lower is better here
+
+
+class Interrupted(Exception):
+    """Raised from the epoch callback: the run was stopped there."""
+
+
+def test_a_resumed_run_ends_as_the_uninterrupted_one() -> None:
+    # Guards: resuming with another schedule step, a lost best score, other random draws (dropout) or a
+    # restarted time budget: any of them gives other final weights than the run that was never stopped.
+    def run(stop_after: int | None, resume=None, start_weights=None):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.3), torch.nn.Linear(8, 1))
+        if start_weights is not None:
+            model.load_state_dict(start_weights)
+        x, y = torch.randn(32, 3), torch.randn(32, 1)
+        saved = {}
+
+        def on_end(epoch, record, improved, m, optimizer, state):
+            saved.update(weights={k: v.clone() for k, v in m.state_dict().items()},
+                         state={**state, "optimizer": optimizer.state_dict()})
+            if epoch == stop_after:
+                raise Interrupted
+
+        config = TrainConfig(max_epochs=5, patience=5, schedule="cosine", lr=0.05)
+        loss = lambda m, batch: torch.nn.functional.mse_loss(m(batch[0]), batch[1])  # noqa: E731
+
+        def validate(m):
+            with torch.no_grad():
+                return {"valid_score": -float(loss(m.eval(), (x, y)))}
+
+        try:
+            result = fit(model, lambda epoch: [(x, y)] * 3, loss, validate, config, "valid_score", on_end,
+                         NullTracker(), resume=resume)
+        except Interrupted:
+            return None, saved
+        return result, saved
+
+    whole, uninterrupted = run(stop_after=None)
+    _, at_two = run(stop_after=2)
+    resumed, finished = run(stop_after=None, resume=at_two["state"], start_weights=at_two["weights"])
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4, 5] and resumed.steps == whole.steps == 15
+    assert (resumed.best_epoch, resumed.best_score) == (whole.best_epoch, whole.best_score)
+    assert [r["valid_score"] for r in resumed.history] == [r["valid_score"] for r in whole.history]
+    for name, value in uninterrupted["weights"].items():
+        assert torch.equal(finished["weights"][name], value), name
+    assert finished["state"]["finished"] and not at_two["state"]["finished"]

@@ -17,6 +17,7 @@ from seqlab.export.onnx_export import export_model
 from seqlab.export.quantize import quantize_int8
 from seqlab.inference.backends import OrtBackend, TorchBackend
 from seqlab.inference.sessions import create_session
+from seqlab.io import InputError
 from seqlab.models.registry import build_model
 from seqlab.paths import Layout
 from seqlab.text.dataset import load_encoded_split
@@ -28,6 +29,9 @@ def bench_cells(layout: Layout, params: Params) -> dict[str, Any]:
     the rounds), and ORT over torch at each batch size."""
     settings = params.bench.cells
     task = params.task(settings.task)
+    if not (layout.tokenized(settings.task) / "test.jsonl").exists():
+        raise InputError(f"{layout.tokenized(settings.task)}: no test split; the cells benchmark reads it "
+                         f"(run `dvc repro vocab@{settings.task}`)")
     cells: dict[str, Any] = {}
     for cell in settings.cells:
         config = ModelConfig(cell=cell, embed_dim=settings.embed_dim, hidden=settings.hidden, layers=settings.layers,

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from seqlab.bench.figures import spread
+from seqlab.bench.runs import benched_runs
 from seqlab.checkpoint import load_model
 from seqlab.config import Params
 from seqlab.inference.generate import (
@@ -20,7 +21,6 @@ from seqlab.inference.generate import (
     sliding_window_generate,
 )
 from seqlab.inference.sessions import create_session
-from seqlab.io import read_json
 from seqlab.paths import Layout
 from seqlab.text.encoding import load_encoder
 
@@ -41,12 +41,10 @@ def chars_per_second(model: StepModel, method: Method, prompt: Sequence[int], le
 def bench_generation(layout: Layout, params: Params) -> dict[str, Any]:
     """Per lm champion and length: characters per second of each method, and stateful ORT over the window."""
     settings, window = params.bench.generation, params.generation.window
-    champions = read_json(layout.champions, made_by="report")
     runs: dict[str, Any] = {}
-    for task, champion in champions.items():
+    for task, run in benched_runs(layout, params).items():
         if params.task(task).structure != "lm":
             continue
-        run = champion["run"]
         model, spec = load_model(layout.checkpoint(run))
         vocab = load_encoder(layout.vocab(task), spec.tokenizer, spec.max_len, spec.model).vocab
         prompt = vocab.encode(params.generation.prompts.get(task, "")) or [vocab.index["<eos>"]]

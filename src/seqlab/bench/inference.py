@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from seqlab.bench.figures import spread
+from seqlab.bench.runs import benched_runs
 from seqlab.checkpoint import load_model
 from seqlab.config import GENERATIVE, EvaluateConfig, Params
 from seqlab.evaluation.generative import step_latency
@@ -78,13 +79,13 @@ def speedups(backends: dict[str, dict[str, dict[str, Any]]]) -> dict[str, float]
 
 
 def bench_inference(layout: Layout, params: Params) -> dict[str, Any]:
-    """Per task champion, backend and batch size: p50/p99 latency and items per second as min/median/max over
-    the rounds, the target ratios, and the quality each backend scored in the evaluate stage."""
+    """Per task (its champion, see :func:`benched_runs`), backend and batch size: p50/p99 latency and items per
+    second as min/median/max over the rounds, the target ratios, and the quality each backend scored in the
+    evaluate stage."""
     settings = params.bench.inference
     config = EvaluateConfig(batch_sizes=settings.batch_sizes, repeats=settings.calls, warmup=settings.warmup)
     tasks: dict[str, Any] = {}
-    for task, champion in read_json(layout.champions, made_by="report").items():
-        run = champion["run"]
+    for task, run in benched_runs(layout, params).items():
         rounds = latency_rounds(layout, params, run, config, settings.rounds)
         backends = {name: {batch: {figure: spread([result[name][batch][figure] for result in rounds])
                                    for figure in FIGURES}

@@ -25,8 +25,9 @@ from seqlab.io import InputError
 from seqlab.models.language_model import LanguageModel
 from seqlab.text.dataset import IGNORE_INDEX
 from seqlab.text.encoding import TextEncoder, load_encoder
+from seqlab.training.distributed import SINGLE, Processes
 from seqlab.training.loop import Batch, LossFn, fit
-from seqlab.training.run import build_and_log, checkpoint_saver, finish_run
+from seqlab.training.run import RunCheckpoints, build_and_log, finish_run
 from seqlab.training.streams import (
     ConditionedSplit,
     load_conditioned_split,
@@ -122,10 +123,12 @@ def _review_plan(tokenized_dir: Path, encoder: TextEncoder, conditions: list[str
 
 
 def train_generative_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokenized_dir: Path,
-                         vocab_dir: Path, out_dir: Path, tracker: Tracker) -> dict[str, Any]:
+                         vocab_dir: Path, out_dir: Path, tracker: Tracker,
+                         processes: Processes = SINGLE) -> dict[str, Any]:
     """Train an ``lm`` or ``condlm`` ``run`` on its task's tokenized splits; checkpoints go to ``out_dir``.
 
-    Writes ``last.pt`` every epoch and ``best.pt`` whenever the valid bits per character improve.
+    Writes ``last.pt`` every epoch and ``best.pt`` whenever the valid bits per character improve (and resumes an
+    unfinished run from ``last.pt``).
     Returns the run's summary metrics and per-epoch curve, as :func:`seqlab.training.run.train_run` does.
     """
     torch.manual_seed(seed)
@@ -141,6 +144,8 @@ def train_generative_run(run_name: str, run: RunConfig, task: TaskConfig, seed: 
         labels=task.labels, tokenizer=task.tokenizer, max_len=task.max_len, train=run.train.model_dump(),
     )
     model, parameters = build_and_log(spec, run, seed, tracker)
+    checkpoints = RunCheckpoints.of(spec, seed, tokenized_dir, vocab_dir, out_dir)
     result = fit(model, plan.batches, plan.loss, plan.validate, run.train, monitor=MONITOR,
-                 on_epoch_end=checkpoint_saver(out_dir, spec), tracker=tracker, higher_is_better=False)
-    return finish_run(run_name, result, parameters, "chars", plan.train_chars, MONITOR, out_dir, tracker)
+                 on_epoch_end=checkpoints.save, tracker=tracker, higher_is_better=False,
+                 resume=checkpoints.resume(model), processes=processes)
+    return finish_run(run_name, result, parameters, "chars", plan.train_chars, MONITOR, out_dir, tracker, processes)

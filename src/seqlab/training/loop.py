@@ -19,13 +19,16 @@ from torch import nn
 
 from seqlab.config import TrainConfig
 from seqlab.entry import StageError
+from seqlab.training.distributed import SINGLE, Processes, training_step
 from seqlab.training.tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
 Batch = Sequence[torch.Tensor]
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
-EpochCallback = Callable[[int, dict[str, float], bool, nn.Module, torch.optim.Optimizer], None]
+EpochCallback = Callable[[int, dict[str, float], bool, nn.Module, torch.optim.Optimizer, dict[str, Any]], None]
+"""Called after each epoch with (epoch, record, improved, model, optimizer, loop state): the loop state is
+what :func:`fit` needs (besides the model and optimizer) to resume after that epoch."""
 
 
 @dataclass
@@ -64,6 +67,8 @@ def fit(
     on_epoch_end: EpochCallback,
     tracker: Tracker,
     higher_is_better: bool = True,
+    resume: dict[str, Any] | None = None,
+    processes: Processes = SINGLE,
 ) -> FitResult:
     """Train until ``max_epochs``, ``patience`` epochs without a better ``monitor`` score, or the time budget.
 
@@ -75,6 +80,13 @@ def fit(
     ``validate`` returns metrics that include ``monitor`` (higher is better, or lower with
     ``higher_is_better=False``, e.g. bits per character). A non-finite loss stops training with a
     StageError naming the epoch and step; checkpoints already written stay.
+
+    ``resume`` (the loop state an ``on_epoch_end`` call received, with ``optimizer``: its state dict; the
+    model already holds that epoch's weights) continues after that epoch: the same schedule, history, best
+    score, elapsed time and random state, so the run ends as an uninterrupted one would.
+
+    Under several ``processes`` (torchrun), each takes its share of every batch through DDP and only rank 0
+    calls ``on_epoch_end``; stopping (patience, budget, a non-finite loss) is decided for all together.
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -85,21 +97,27 @@ def fit(
         per_step = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total,
                                                               eta_min=config.lr * config.lr_decay)
     result = FitResult(best_score=-math.inf if higher_is_better else math.inf)
-    started = time.perf_counter()
-    last_epoch_seconds = 0.0
-    for epoch in range(1, config.max_epochs + 1):
-        elapsed = time.perf_counter() - started
-        # The first epoch always runs; later ones only if another epoch like the last one still fits.
-        if epoch > 1 and elapsed + last_epoch_seconds > config.time_budget_s:
-            result.stop_reason = "time_budget"
-            break
+    first_epoch, elapsed_before = 1, 0.0
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        plateau.load_state_dict(resume["plateau"])
+        if per_step is not None:
+            per_step.load_state_dict(resume["per_step"])
+        result.history, result.steps = list(resume["history"]), resume["steps"]
+        result.best_epoch, result.best_score = resume["best_epoch"], resume["best_score"]
+        torch.set_rng_state(resume["rng"])
+        first_epoch, elapsed_before = resume["epoch"] + 1, resume["seconds"]
+        for record in result.history:  # the resumed MLflow run gets the whole curve
+            tracker.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
+    started = time.perf_counter() - elapsed_before
+    step = training_step(model, loss_fn, processes)
+    for epoch in range(first_epoch, config.max_epochs + 1):
         epoch_started = time.perf_counter()
-        train_loss = _train_epoch(model, epoch_batches(epoch), loss_fn, optimizer, per_step, config, epoch, result,
-                                  started)
+        train_loss = _train_epoch(model, step, epoch_batches(epoch), optimizer, per_step, config, epoch, result,
+                                  started, processes)
         record: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss,
                                   **validate(model)}
-        last_epoch_seconds = time.perf_counter() - epoch_started
-        record["epoch_seconds"] = last_epoch_seconds
+        record["epoch_seconds"] = time.perf_counter() - epoch_started
         improved = record[monitor] > result.best_score if higher_is_better else record[monitor] < result.best_score
         if improved:
             result.best_epoch, result.best_score = epoch, record[monitor]
@@ -107,22 +125,38 @@ def fit(
         if per_step is None:
             plateau.step(record[monitor])
         tracker.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=epoch)
-        on_epoch_end(epoch, record, improved, model, optimizer)
         logger.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch"))
-        if epoch - result.best_epoch >= config.patience:
-            result.stop_reason = "early_stopping"
-            break
-        if time.perf_counter() - started > config.time_budget_s:
-            result.stop_reason = "time_budget"
+        stop = processes.from_main(_stop_reason(epoch, result, config, time.perf_counter() - started,
+                                                record["epoch_seconds"]))
+        state = {"epoch": epoch, "history": result.history, "steps": result.steps, "best_epoch": result.best_epoch,
+                 "best_score": result.best_score, "seconds": time.perf_counter() - started,
+                 "plateau": plateau.state_dict(), "per_step": per_step.state_dict() if per_step else None,
+                 "rng": torch.get_rng_state(), "finished": stop is not None}
+        if processes.main:
+            on_epoch_end(epoch, record, improved, model, optimizer, state)
+        if stop is not None:
+            result.stop_reason = stop
             break
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _train_epoch(model: nn.Module, batches: list[Batch], loss_fn: LossFn, optimizer: torch.optim.Optimizer,
-                 per_step: torch.optim.lr_scheduler.LRScheduler | None,
-                 config: TrainConfig, epoch: int, result: FitResult, started: float) -> float:
-    """One pass over ``batches``; returns the mean loss. Stops early when the time budget runs out."""
+def _stop_reason(epoch: int, result: FitResult, config: TrainConfig, elapsed: float,
+                 epoch_seconds: float) -> str | None:
+    """Why training stops after ``epoch``, or None: no better score for ``patience`` epochs, the time budget
+    spent (or too little of it left for another epoch like this one), or the last epoch done."""
+    if epoch - result.best_epoch >= config.patience:
+        return "early_stopping"
+    if elapsed > config.time_budget_s or (epoch < config.max_epochs and elapsed + epoch_seconds > config.time_budget_s):
+        return "time_budget"
+    return "max_epochs" if epoch >= config.max_epochs else None
+
+
+def _train_epoch(model: nn.Module, step: nn.Module, batches: list[Batch], optimizer: torch.optim.Optimizer,
+                 per_step: torch.optim.lr_scheduler.LRScheduler | None, config: TrainConfig, epoch: int,
+                 result: FitResult, started: float, processes: Processes) -> float:
+    """One pass over ``batches`` (``step`` gives a batch's loss); returns the mean loss. Stops early when the
+    time budget runs out."""
     model.train()
     total = 0.0
     done = 0
@@ -130,10 +164,11 @@ def _train_epoch(model: nn.Module, batches: list[Batch], loss_fn: LossFn, optimi
         bar = progress.add_task("train", total=len(batches), epoch=epoch, loss=0.0)
         for batch in batches:
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model, batch)
-            if not torch.isfinite(loss):
+            loss = step(processes.shard(batch))
+            mean = processes.mean(loss)  # every process sees a non-finite loss of any
+            if not torch.isfinite(mean):
                 raise StageError(
-                    f"training diverged: loss is {loss.item()} at epoch {epoch}, step {result.steps + 1}; "
+                    f"training diverged: loss is {mean.item()} at epoch {epoch}, step {result.steps + 1}; "
                     "the last good checkpoint is kept (try a lower lr or clip_norm)"
                 )
             loss.backward()
@@ -143,9 +178,9 @@ def _train_epoch(model: nn.Module, batches: list[Batch], loss_fn: LossFn, optimi
                 per_step.step()
             result.steps += 1
             done += 1
-            total += loss.item()
+            total += mean.item()
             progress.update(bar, advance=1, loss=total / done)
-            if time.perf_counter() - started > config.time_budget_s:
+            if processes.any(time.perf_counter() - started > config.time_budget_s):
                 logger.info("time budget of %.0fs reached during epoch %d", config.time_budget_s, epoch)
                 break
     return total / max(done, 1)

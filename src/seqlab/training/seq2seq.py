@@ -24,8 +24,9 @@ from seqlab.models.seq2seq import Seq2Seq
 from seqlab.text.dataset import IGNORE_INDEX
 from seqlab.text.parallel import ParallelSplit, TargetCodec, load_parallel_splits, teacher_batch
 from seqlab.text.vocab import Vocab
+from seqlab.training.distributed import SINGLE, Processes
 from seqlab.training.loop import Batch, LossFn, fit
-from seqlab.training.run import build_and_log, checkpoint_saver, finish_run
+from seqlab.training.run import RunCheckpoints, build_and_log, finish_run
 from seqlab.training.splits import bucketed_epochs
 from seqlab.training.tracking import Tracker
 
@@ -79,10 +80,12 @@ def greedy_scores(model: Seq2Seq, split: ParallelSplit, codec: TargetCodec, deco
 
 
 def train_seq2seq_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokenized_dir: Path,
-                      vocab_dir: Path, out_dir: Path, tracker: Tracker, decode: DecodeConfig) -> dict[str, Any]:
+                      vocab_dir: Path, out_dir: Path, tracker: Tracker, decode: DecodeConfig,
+                      processes: Processes = SINGLE) -> dict[str, Any]:
     """Train a ``seq2seq`` ``run`` on its task's tokenized splits; checkpoints go to ``out_dir``.
 
-    Writes ``last.pt`` every epoch and ``best.pt`` whenever the valid word error rate (greedy) improves.
+    Writes ``last.pt`` every epoch and ``best.pt`` whenever the valid word error rate (greedy) improves (and
+    resumes an unfinished run from ``last.pt``).
     Returns the run's summary metrics and per-epoch curve, as :func:`seqlab.training.run.train_run` does.
     """
     torch.manual_seed(seed)
@@ -95,10 +98,12 @@ def train_seq2seq_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int
         labels=task.labels, tokenizer=task.tokenizer, max_len=task.max_len, train=run.train.model_dump(),
     )
     model, parameters = build_and_log(spec, run, seed, tracker)
+    checkpoints = RunCheckpoints.of(spec, seed, tokenized_dir, vocab_dir, out_dir)
     result = fit(model, pair_batches(train, codec, run.train, seed, encoder.vocab),
                  teacher_forced_loss(run.train.teacher_forcing),
                  lambda m: {f"valid_{k}": v for k, v in greedy_scores(m, valid, codec, decode, pad_id).items()},
-                 run.train, monitor=MONITOR, on_epoch_end=checkpoint_saver(out_dir, spec), tracker=tracker,
-                 higher_is_better=False)
+                 run.train, monitor=MONITOR, on_epoch_end=checkpoints.save, tracker=tracker,
+                 higher_is_better=False, resume=checkpoints.resume(model), processes=processes)
     target_tokens = sum(len(train.targets[item][reference]) + 1 for item, reference in train.pairs())
-    return finish_run(run_name, result, parameters, "target_tokens", target_tokens, MONITOR, out_dir, tracker)
+    return finish_run(run_name, result, parameters, "target_tokens", target_tokens, MONITOR, out_dir, tracker,
+                      processes)

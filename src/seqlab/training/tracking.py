@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -85,6 +86,12 @@ def provenance_tags(root: Path) -> dict[str, str]:
     return tags
 
 
+def serving_requirements() -> list[str]:
+    """What a logged ONNX model needs to run, pinned to the versions installed here. Given to MLflow, which
+    would otherwise infer them in a subprocess (seconds per export stage)."""
+    return [f"{name}=={version(name)}" for name in ("onnx", "onnxruntime-gpu", "numpy")]
+
+
 class MlflowTracker:
     """An MLflow run in ``experiment``, created anew or reopened by ``run_id``."""
 
@@ -136,7 +143,8 @@ class MlflowTracker:
         # Model logging goes through MLflow's fluent API, which reads the process-wide tracking URI.
         self._mlflow.set_tracking_uri(self.tracking_uri)
         with self._mlflow.start_run(run_id=self.run_id):
-            info = self._mlflow.onnx.log_model(onnx.load(str(path)), name="onnx", registered_model_name=model_name)
+            info = self._mlflow.onnx.log_model(onnx.load(str(path)), name="onnx", registered_model_name=model_name,
+                                               pip_requirements=serving_requirements())
         version = getattr(info, "registered_model_version", None)
         return str(version) if version is not None else None
 

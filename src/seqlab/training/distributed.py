@@ -1,0 +1,134 @@
+"""Data-parallel training over several processes with torch's DistributedDataParallel, started by torchrun.
+
+Every process builds the same model from the same seed and walks the same batches; each takes its share
+of every batch (so the global batch is the configured ``batch_size`` whatever the number of processes),
+DDP averages the gradients, and all processes stay in step. Only the first process (rank 0) logs and
+writes checkpoints. Training runs on the CPU, so the processes talk over gloo.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+BACKEND = "gloo"
+
+
+@dataclass(frozen=True)
+class Processes:
+    """This process's place among the training processes: rank 0 of 1 when not distributed."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        """The process that logs and writes checkpoints."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    def shard(self, batch: Sequence[Any]) -> tuple[Any, ...]:
+        """This process's share of a batch: every tensor split along its first (batch) axis, other items kept.
+        A batch smaller than the number of processes goes whole to each (their averaged gradient is its own)."""
+        if not self.distributed:
+            return tuple(batch)
+        items = next(len(part) for part in batch if isinstance(part, torch.Tensor))
+        if items < self.world:
+            return tuple(batch)
+        return tuple(torch.tensor_split(part, self.world)[self.rank] if isinstance(part, torch.Tensor) else part
+                     for part in batch)
+
+    def any(self, flag: bool) -> bool:
+        """True on every process when ``flag`` is true on any (so all stop together)."""
+        if not self.distributed:
+            return flag
+        value = torch.tensor([int(flag)])
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        """The mean of a scalar over the processes (a NaN on one is a NaN on all)."""
+        if not self.distributed:
+            return value.detach()
+        total = value.detach().clone()
+        dist.all_reduce(total)
+        return total / self.world
+
+    def from_main(self, value: Any) -> Any:
+        """Rank 0's ``value`` on every process (a decision all must share)."""
+        if not self.distributed:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+SINGLE = Processes()
+"""Training in this one process."""
+
+
+class LossModule(nn.Module):
+    """A model and its loss as one module, the one DDP wraps: every parameter the loss reaches (a condition's
+    learnt state, say, which is not in the model's forward) is used inside the wrapped forward."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor]) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        return self.loss_fn(self.model, batch)
+
+
+def training_step(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+                  processes: Processes) -> nn.Module:
+    """What computes a batch's loss: the loss module itself, or under several processes its DDP wrapper."""
+    step = LossModule(model, loss_fn)
+    if processes.distributed:
+        return nn.parallel.DistributedDataParallel(step)
+    return step
+
+
+def join() -> Processes:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1), splitting this machine's cores
+    among the processes; a single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return SINGLE
+    dist.init_process_group(BACKEND)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    if dist.get_rank() != 0:  # one process tells the story
+        logging.getLogger("seqlab").setLevel(logging.WARNING)
+    return Processes(dist.get_rank(), dist.get_world_size())
+
+
+def leave() -> None:
+    """Leave the process group, if this process joined one."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def under_torchrun() -> bool:
+    """Whether torchrun (or another launcher that sets them) started this process."""
+    return "LOCAL_RANK" in os.environ
+
+
+def relaunch(script: Path, arguments: list[str], processes: int) -> int:
+    """Run ``script`` again under ``torchrun --standalone --nproc_per_node processes`` and wait: its exit code."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+               str(script), *arguments]
+    return subprocess.run(command, check=False).returncode
