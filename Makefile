@@ -14,7 +14,7 @@ SWEEP_HIDDEN ?= 64,128
 SWEEP_JOBS ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser repro sweep test bench export serve ui clean lock
+.PHONY: setup browser repro sweep test test-e2e test-unit bench export serve ui clean lock
 
 setup: $(STAMP) ## Create .venv from the pinned requirements (idempotent)
 
@@ -42,8 +42,15 @@ sweep: setup ## Queue SWEEP_CELLS x SWEEP_HIDDEN of SWEEP_RUN as DVC experiments
 	$(RUN) dvc queue start -j $(SWEEP_JOBS)
 	@echo "Running in the background: dvc queue status; results: dvc exp show, or make ui (MLflow)"
 
+# The end-to-end tests (the tiny pipeline, minutes) and the rest run side by side, each log shown whole.
 test: setup browser ## Run the test suite
-	$(RUN) pytest
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-e2e test-unit
+
+test-e2e: setup
+	$(RUN) pytest -m e2e
+
+test-unit: setup
+	$(RUN) pytest -m "not e2e"
 
 bench: setup ## Measure speed and cost on this machine: reports/bench.json and reports/bench.md (run after repro, export)
 	$(RUN) seqlab bench --bundles dist --out reports

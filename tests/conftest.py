@@ -136,11 +136,12 @@ def study_targets() -> list[str]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under xdist (`make test` runs two workers), every test of the tiny pipelines goes to one worker, so the
-    pipelines run once; the other tests share out over both."""
-    for item in items:
-        if "pipelines" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("pipelines"))
+    """Every test of the tiny pipelines is marked e2e: `make test` runs the e2e tests and the others as two
+    pytest runs side by side, and the pipelines must run in only one of them."""
+    unmarked = [item.nodeid for item in items
+                if "pipelines" in getattr(item, "fixturenames", ()) and item.get_closest_marker("e2e") is None]
+    if unmarked:
+        raise pytest.UsageError(f"tests using the tiny pipelines must be marked e2e: {', '.join(unmarked)}")
 
 
 @pytest.fixture(scope="session")
