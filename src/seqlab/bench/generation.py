@@ -4,7 +4,7 @@ stateful steps in PyTorch, and the sliding-window method of the seed documents (
 
 from __future__ import annotations
 
-import time
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -12,6 +12,7 @@ from seqlab.bench.figures import spread
 from seqlab.bench.runs import benched_runs
 from seqlab.checkpoint import load_model
 from seqlab.config import Params
+from seqlab.evaluation.generative import chars_per_second
 from seqlab.inference.generate import (
     OrtStepModel,
     Sampler,
@@ -25,17 +26,6 @@ from seqlab.paths import Layout
 from seqlab.text.encoding import load_encoder
 
 Method = Callable[[StepModel, Sequence[int], int, Sampler], Iterator[int]]
-
-
-def chars_per_second(model: StepModel, method: Method, prompt: Sequence[int], length: int, repeats: int,
-                     seed: int) -> list[float]:
-    """Characters per second of ``repeats`` generations of ``length`` characters after ``prompt``."""
-    rates = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        produced = sum(1 for _ in method(model, prompt, length, Sampler(1.0, seed=seed)))
-        rates.append(produced / (time.perf_counter() - started))
-    return rates
 
 
 def bench_generation(layout: Layout, params: Params) -> dict[str, Any]:
@@ -52,7 +42,7 @@ def bench_generation(layout: Layout, params: Params) -> dict[str, Any]:
         methods: dict[str, tuple[StepModel, Method]] = {
             "ort_stateful": (ort, generate),
             "torch_stateful": (TorchStepModel(model), generate),
-            "ort_sliding_window": (ort, lambda m, p, n, s: sliding_window_generate(m, p, n, s, window=window)),
+            "ort_sliding_window": (ort, functools.partial(sliding_window_generate, window=window)),
         }
         lengths = {}
         for length in settings.lengths:

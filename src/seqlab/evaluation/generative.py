@@ -8,6 +8,7 @@ sliding window (the last ``window`` characters re-read from a zero state for eve
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -60,20 +61,25 @@ def step_latency(model: StepModel, batch: int, repeats: int, warmup: int, seed: 
     return latency_figures(timings, batch * repeats)
 
 
+def chars_per_second(model: StepModel, method: Any, prompt_ids: Sequence[int], length: int, repeats: int,
+                     seed: int) -> list[float]:
+    """Characters per second of ``repeats`` generations of ``length`` characters after ``prompt_ids`` with
+    ``method`` (``generate``, or the sliding window with its window bound)."""
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        produced = sum(1 for _ in method(model, prompt_ids, length, Sampler(1.0, seed=seed)))
+        rates.append(produced / (time.perf_counter() - started))
+    return rates
+
+
 def generation_speed(model: StepModel, prompt_ids: Sequence[int], length: int, window: int, repeats: int,
                      seed: int) -> dict[str, float]:
     """Characters per second generating ``length`` characters after ``prompt_ids``: stateful steps vs the
     sliding window (best of ``repeats`` each, so a busy moment of the machine does not decide it)."""
-    def best_rate(method: Any, **options: Any) -> float:
-        rates = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            produced = sum(1 for _ in method(model, prompt_ids, length, Sampler(1.0, seed=seed), **options))
-            rates.append(produced / (time.perf_counter() - started))
-        return max(rates)
-
-    stateful = best_rate(generate)
-    window_rate = best_rate(sliding_window_generate, window=window)
+    stateful = max(chars_per_second(model, generate, prompt_ids, length, repeats, seed))
+    windowed = functools.partial(sliding_window_generate, window=window)
+    window_rate = max(chars_per_second(model, windowed, prompt_ids, length, repeats, seed))
     return {"length": length, "window": window, "stateful_chars_per_s": round(stateful, 1),
             "sliding_window_chars_per_s": round(window_rate, 1), "speedup": round(stateful / window_rate, 2)}
 
