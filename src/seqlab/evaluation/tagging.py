@@ -25,7 +25,8 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+from seqlab.evaluation.metrics import class_scores, confusion_matrix
 
 BMES_TAGS: tuple[str, ...] = ("b", "m", "e", "s")
 
@@ -132,23 +133,22 @@ def tagging_scores(
 
     gold_counts = Counter(gold_ids.tolist())
     present = sorted(set(gold_counts) | set(predicted_ids.tolist()))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        gold_ids, predicted_ids, labels=present, zero_division=0
-    )
+    full = confusion_matrix(gold_ids, predicted_ids, len(labels))
+    scored = class_scores(full, present)
     per_tag = {
         labels[label]: {
-            "precision": float(precision[column]),
-            "recall": float(recall[column]),
-            "f1": float(f1[column]),
-            "support": int(support[column]),
+            "precision": float(scored.precision[column]),
+            "recall": float(scored.recall[column]),
+            "f1": float(scored.f1[column]),
+            "support": int(scored.support[column]),
         }
         for column, label in enumerate(present)
     }
     order = sorted(present, key=lambda label: (-gold_counts[label], label))
-    matrix = confusion_matrix(gold_ids, predicted_ids, labels=order)  # (L, L) rows gold, columns predicted
+    matrix = full[np.ix_(order, order)]  # (L, L) rows gold, columns predicted
     scores: dict[str, Any] = {
         "accuracy": float((gold_ids == predicted_ids).mean()),
-        "macro_f1": float(f1_score(gold_ids, predicted_ids, average="macro", labels=present, zero_division=0)),
+        "macro_f1": float(scored.f1.mean()),
         "tokens": int(gold_ids.size),
     }
     if tokens is not None and known is not None:
