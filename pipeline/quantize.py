@@ -5,8 +5,7 @@ import logging
 from pathlib import Path
 
 from seqlab.entry import run_entry
-from seqlab.export.onnx_export import op_counts
-from seqlab.export.quantize import convert_fp16, quantize_int8
+from seqlab.export.quantize import convert_fp16, op_counts, quantize_int8
 from seqlab.inference.bundle import ENCODER_FILE, ENCODER_FILES, MODEL_FILES
 from seqlab.io import atomic_path, write_json
 from seqlab.paths import Layout, repo_root

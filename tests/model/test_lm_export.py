@@ -18,9 +18,8 @@ from seqlab.cli import app
 from seqlab.config import ExportConfig, ModelConfig
 from seqlab.entry import StageError
 from seqlab.export.lm_export import export_condition_graph, export_step_graph, step_parity_report
-from seqlab.export.onnx_export import op_counts
 from seqlab.export.parity import check_parity
-from seqlab.export.quantize import convert_fp16, quantize_int8
+from seqlab.export.quantize import convert_fp16, op_counts, quantize_int8
 from seqlab.inference.bundle import (
     BUNDLE_VOCAB,
     CHECKSUMS,
@@ -29,8 +28,9 @@ from seqlab.inference.bundle import (
     GeneratorBundle,
     load_bundle,
 )
-from seqlab.inference.generate import OrtStepModel, Sampler, TorchStepModel, generate
+from seqlab.inference.generate import OrtStepModel, Sampler, generate
 from seqlab.inference.sessions import create_session, cuda_available
+from seqlab.inference.torch_models import TorchStepModel
 from seqlab.io import InputError, sha256_file, write_json
 from seqlab.models.language_model import LanguageModel
 from seqlab.models.registry import build_model

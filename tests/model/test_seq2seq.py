@@ -14,17 +14,17 @@ from torch.nn import functional as F
 
 from seqlab.config import DecodeConfig, ExportConfig, ModelConfig
 from seqlab.entry import StageError
-from seqlab.export.onnx_export import op_counts
 from seqlab.export.parity import check_parity
-from seqlab.export.quantize import quantize_int8
+from seqlab.export.quantize import op_counts, quantize_int8
 from seqlab.export.seq2seq_export import (
     beam_parity,
     export_decoder_step_graph,
     export_encoder_graph,
     seq2seq_parity_report,
 )
-from seqlab.inference.decode import OrtSeq2Seq, TorchSeq2Seq, beam_decode, greedy_decode
+from seqlab.inference.decode import OrtSeq2Seq, beam_decode, greedy_decode
 from seqlab.inference.sessions import create_session
+from seqlab.inference.torch_models import TorchSeq2Seq
 from seqlab.models.registry import build_model
 from seqlab.models.seq2seq import Seq2Seq
 from seqlab.text.dataset import IGNORE_INDEX

@@ -10,8 +10,9 @@ import torch
 from seqlab.config import ModelConfig
 from seqlab.export.onnx_export import export_model
 from seqlab.export.quantize import convert_fp16, quantize_int8
-from seqlab.inference.backends import TorchBackend, batched_outputs, softmax, stack_rows
+from seqlab.inference.backends import batched_outputs, softmax, stack_rows
 from seqlab.inference.bundle import ClassifierBundle, verify_checksums
+from seqlab.inference.torch_models import TorchBackend
 from seqlab.io import InputError, sha256_file, write_json
 from seqlab.models.registry import build_model
 from seqlab.text.encoding import TextEncoder

@@ -9,11 +9,12 @@ import torch
 
 from seqlab.config import ExportConfig, ModelConfig
 from seqlab.entry import StageError
-from seqlab.export.onnx_export import export_model, op_counts
+from seqlab.export.onnx_export import export_model
 from seqlab.export.parity import check_parity, parity_report
-from seqlab.export.quantize import convert_fp16, quantize_int8
-from seqlab.inference.backends import OrtBackend, TorchBackend, batched_outputs, stack_rows
+from seqlab.export.quantize import convert_fp16, op_counts, quantize_int8
+from seqlab.inference.backends import OrtBackend, batched_outputs, stack_rows
 from seqlab.inference.sessions import create_session, session_provider
+from seqlab.inference.torch_models import TorchBackend
 from seqlab.models.registry import build_model
 from seqlab.text.encoding import TextEncoder
 from seqlab.text.vocab import SPECIALS, Vocab

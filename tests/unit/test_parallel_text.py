@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from seqlab.config import DecodeConfig, ModelConfig, TrainConfig, VocabConfig
-from seqlab.inference.decode import TorchSeq2Seq, attention_weights, decode_sources, greedy_decode
+from seqlab.inference.decode import attention_weights, decode_sources, greedy_decode
+from seqlab.inference.torch_models import TorchSeq2Seq
 from seqlab.io import InputError
 from seqlab.models.seq2seq import Seq2Seq
 from seqlab.text.dataset import IGNORE_INDEX

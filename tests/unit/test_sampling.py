@@ -10,11 +10,11 @@ from seqlab.inference.backends import softmax
 from seqlab.inference.generate import (
     Sampler,
     SuppressTokens,
-    TorchStepModel,
     generate,
     generate_batch,
     sliding_window_generate,
 )
+from seqlab.inference.torch_models import TorchStepModel
 from seqlab.models.registry import build_model
 
 VOCAB_SIZE = 30

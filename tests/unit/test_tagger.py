@@ -10,12 +10,13 @@ import torch
 
 from seqlab.config import ExportConfig, ModelConfig, TrainConfig
 from seqlab.evaluation.quality import split_quality
-from seqlab.export.onnx_export import export_model, op_counts
+from seqlab.export.onnx_export import export_model
 from seqlab.export.parity import check_parity, parity_report
-from seqlab.export.quantize import convert_fp16, quantize_int8
-from seqlab.inference.backends import OrtBackend, TorchBackend, batched_outputs
+from seqlab.export.quantize import convert_fp16, op_counts, quantize_int8
+from seqlab.inference.backends import OrtBackend, batched_outputs
 from seqlab.inference.bundle import TaggerBundle, load_bundle
 from seqlab.inference.sessions import create_session
+from seqlab.inference.torch_models import TorchBackend
 from seqlab.io import sha256_file, write_json
 from seqlab.models.registry import build_model
 from seqlab.text.dataset import IGNORE_INDEX, EncodedSplit, load_encoded_split

@@ -15,8 +15,9 @@ from seqlab.config import ModelConfig, Params
 from seqlab.evaluation.latency import latency_batches, measure_latency
 from seqlab.export.onnx_export import export_model
 from seqlab.export.quantize import quantize_int8
-from seqlab.inference.backends import OrtBackend, TorchBackend
+from seqlab.inference.backends import OrtBackend
 from seqlab.inference.sessions import create_session
+from seqlab.inference.torch_models import TorchBackend
 from seqlab.io import InputError
 from seqlab.models.registry import build_model
 from seqlab.paths import Layout

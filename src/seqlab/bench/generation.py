@@ -17,11 +17,11 @@ from seqlab.inference.generate import (
     OrtStepModel,
     Sampler,
     StepModel,
-    TorchStepModel,
     generate,
     sliding_window_generate,
 )
 from seqlab.inference.sessions import create_session
+from seqlab.inference.torch_models import TorchStepModel
 from seqlab.paths import Layout
 from seqlab.text.encoding import load_encoder
 

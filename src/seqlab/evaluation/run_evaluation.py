@@ -19,11 +19,12 @@ from seqlab.config import GENERATIVE, Params
 from seqlab.evaluation.evaluate import evaluate_backends, int8_drop_points
 from seqlab.evaluation.generative import evaluate_generative, generation_speed, int8_bpc_increase, load_test_text
 from seqlab.evaluation.seq2seq_eval import attention_samples, evaluate_seq2seq, int8_wer_increase
-from seqlab.inference.backends import Backend, OrtBackend, TorchBackend
+from seqlab.inference.backends import Backend, OrtBackend
 from seqlab.inference.bundle import CONDITION_FILE, ENCODER_FILES, MODEL_FILES
-from seqlab.inference.decode import OrtSeq2Seq, Seq2SeqModel, TorchSeq2Seq
-from seqlab.inference.generate import OrtStepModel, StepModel, TorchStepModel
+from seqlab.inference.decode import OrtSeq2Seq, Seq2SeqModel
+from seqlab.inference.generate import OrtStepModel, StepModel
 from seqlab.inference.sessions import create_session, cuda_available
+from seqlab.inference.torch_models import TorchBackend, TorchSeq2Seq, TorchStepModel
 from seqlab.io import read_json
 from seqlab.paths import Layout
 from seqlab.text.dataset import token_set

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from seqlab.export.onnx_export import check_native_state, export_graph
-from seqlab.inference.generate import OrtStepModel, StepModel, TorchStepModel
+from seqlab.inference.generate import OrtStepModel, StepModel
+from seqlab.inference.torch_models import TorchStepModel
 from seqlab.models.language_model import LanguageModel
 
 STEP_INPUTS = ["tokens", "state"]

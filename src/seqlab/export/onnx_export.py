@@ -9,7 +9,6 @@ to the example length (see API-NOTES.md). The parity check runs every graph at o
 from __future__ import annotations
 
 import warnings
-from collections import Counter
 from pathlib import Path
 
 import onnx
@@ -64,6 +63,3 @@ def export_model(model: nn.Module, path: Path, opset: int, encoder: TextEncoder)
                  {"tokens": token_axes, "lengths": {0: "batch"}, "logits": logits_axes})
 
 
-def op_counts(path: Path) -> dict[str, int]:
-    """How many nodes of each op type the graph holds (shows what quantization changed)."""
-    return dict(sorted(Counter(node.op_type for node in onnx.load(str(path)).graph.node).items()))

@@ -9,6 +9,7 @@ beats the float kernel on large batches (figures in docs/library-notes.md).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -290,3 +291,8 @@ def convert_fp16(source: Path, target: Path) -> None:
     model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
     with atomic_path(target) as tmp:
         onnx.save(model, str(tmp))
+
+
+def op_counts(path: Path) -> dict[str, int]:
+    """How many nodes of each op type the graph holds (shows what quantization changed)."""
+    return dict(sorted(Counter(node.op_type for node in onnx.load(str(path)).graph.node).items()))

@@ -25,10 +25,11 @@ from seqlab.export.seq2seq_export import (
     export_encoder_graph,
     seq2seq_parity_report,
 )
-from seqlab.inference.backends import OrtBackend, TorchBackend
+from seqlab.inference.backends import OrtBackend
 from seqlab.inference.bundle import CONDITION_FILE, ENCODER_FILE
-from seqlab.inference.decode import OrtSeq2Seq, TorchSeq2Seq
+from seqlab.inference.decode import OrtSeq2Seq
 from seqlab.inference.sessions import create_session
+from seqlab.inference.torch_models import TorchBackend, TorchSeq2Seq
 from seqlab.paths import Layout
 from seqlab.text.parallel import decoder_inputs, load_parallel_splits
 from seqlab.training.splits import load_run_split

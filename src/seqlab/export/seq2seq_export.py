@@ -34,9 +34,9 @@ from seqlab.inference.decode import (
     STEP_OUTPUTS,
     OrtSeq2Seq,
     Seq2SeqModel,
-    TorchSeq2Seq,
     beam_decode,
 )
+from seqlab.inference.torch_models import TorchSeq2Seq
 from seqlab.models.seq2seq import Seq2Seq
 from seqlab.text.encoding import Encoded, pad_batch
 

@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
-import torch
-from torch import nn
 
 from seqlab.text.encoding import Encoded, pad_batch
 
@@ -21,18 +19,6 @@ class Backend(Protocol):
     name: str
 
     def logits(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray: ...
-
-
-class TorchBackend:
-    """A torch module run in eval mode without gradients."""
-
-    def __init__(self, model: nn.Module, name: str = "torch") -> None:
-        self.model = model.eval()
-        self.name = name
-
-    def logits(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return self.model(torch.from_numpy(tokens), torch.from_numpy(lengths)).numpy()
 
 
 class OrtBackend:

@@ -2,10 +2,10 @@
 
 A ``Seq2SeqModel`` encodes padded source ids once (memory, mask and the decoder's start state) and then
 steps the decoder (tokens, state, memory, mask -> logits, next state, attention weights), all numpy
-arrays: the model in PyTorch (``TorchSeq2Seq``) or its encoder and decoder-step graphs in ONNX Runtime
-(``OrtSeq2Seq``). The search itself is numpy code shared by both, with float64 scores and a fixed
-tie-breaking order, so the two backends give the same n-best lists (up to float error in the logits).
-Evaluation, the CLI and the server all decode through this module.
+arrays: the model in PyTorch (``TorchSeq2Seq`` in ``seqlab.inference.torch_models``) or its encoder and
+decoder-step graphs in ONNX Runtime (``OrtSeq2Seq``). The search itself is numpy code shared by both,
+with float64 scores and a fixed tie-breaking order, so the two backends give the same n-best lists (up to
+float error in the logits). Evaluation, the CLI and the server all decode through this module.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-import torch
 
 from seqlab.inference.backends import log_softmax
-from seqlab.models.seq2seq import Seq2Seq
 from seqlab.text.encoding import pad_batch
 
 ENCODER_INPUTS = ["source", "lengths"]
@@ -42,31 +40,6 @@ class Seq2SeqModel(Protocol):
              mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """tokens (B, T) int64 from state (L, B, Sd) -> logits (B, T, V), next state, attention (B, T, S)."""
         ...
-
-
-class TorchSeq2Seq:
-    """A ``Seq2Seq`` in eval mode without gradients, on whatever device its weights are."""
-
-    def __init__(self, model: Seq2Seq, name: str = "torch") -> None:
-        self.model = model.eval()
-        self.name = name
-        self.device = model.out.weight.device
-
-    def _tensors(self, *arrays: np.ndarray) -> list[torch.Tensor]:
-        return [torch.from_numpy(array).to(self.device) for array in arrays]
-
-    def encode(self, source: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The model's ``encode`` on numpy arrays."""
-        with torch.inference_mode():
-            outputs = self.model.encode(*self._tensors(source, lengths))
-        return tuple(output.cpu().numpy() for output in outputs)  # type: ignore[return-value]
-
-    def step(self, tokens: np.ndarray, state: np.ndarray, memory: np.ndarray,
-             mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The model's ``step`` on numpy arrays."""
-        with torch.inference_mode():
-            outputs = self.model.step(*self._tensors(tokens, state, memory, mask))
-        return tuple(output.cpu().numpy() for output in outputs)  # type: ignore[return-value]
 
 
 class OrtSeq2Seq:

@@ -1,13 +1,13 @@
 """Text generation one step at a time, the recurrent state carried between steps, on any backend.
 
 A ``StepModel`` maps (tokens (B, T), state (L, B, S)) to (logits (B, T, V), next state): the language
-model in PyTorch (``TorchStepModel``) or its ONNX step graph in ONNX Runtime (``OrtStepModel``). On top
-of it: ``Sampler`` (temperature, top-k, nucleus), ``generate`` (one text, streamed token by token),
-``generate_batch`` (many texts at once, for evaluation) and ``sliding_window_generate`` (re-read the
-last few tokens from a zero state for every new token: the baseline the stateful generator beats);
-``SuppressTokens`` keeps tokens with no text (``<pad>``, ``<bos>``) from being chosen, and
-``TextGenerator`` turns it all into characters in, characters out. Evaluation, the report, the CLI
-and the server all generate through this module.
+model in PyTorch (``TorchStepModel`` in ``seqlab.inference.torch_models``) or its ONNX step graph in ONNX
+Runtime (``OrtStepModel``). On top of it: ``Sampler`` (temperature, top-k, nucleus), ``generate`` (one
+text, streamed token by token), ``generate_batch`` (many texts at once, for evaluation) and
+``sliding_window_generate`` (re-read the last few tokens from a zero state for every new token: the
+baseline the stateful generator beats); ``SuppressTokens`` keeps tokens with no text (``<pad>``,
+``<bos>``) from being chosen, and ``TextGenerator`` turns it all into characters in, characters out.
+Evaluation, the report, the CLI and the server all generate through this module.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from itertools import takewhile
 from typing import Protocol
 
 import numpy as np
-import torch
 
 from seqlab.inference.backends import softmax
-from seqlab.models.language_model import LanguageModel
 from seqlab.text.vocab import BOS, EOS, PAD, UNK, Vocab
 
 
@@ -41,31 +39,6 @@ class StepModel(Protocol):
     def condition_state(self, conditions: np.ndarray) -> np.ndarray:
         """The learnt start state of each condition id (B,) -> (L, B, S); a ValueError without conditions."""
         ...
-
-
-class TorchStepModel:
-    """A ``LanguageModel`` in eval mode without gradients, on whatever device its weights are."""
-
-    def __init__(self, model: LanguageModel, name: str = "torch") -> None:
-        self.model = model.eval()
-        self.name = name
-        self.device = model.out.weight.device
-
-    def step(self, tokens: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One call of the model over ``tokens`` (B, T) from ``state`` (L, B, S)."""
-        with torch.inference_mode():
-            logits, next_state = self.model(torch.from_numpy(tokens).to(self.device),
-                                            torch.from_numpy(state).to(self.device))  # (B, T, V), (L, B, S)
-        return logits.cpu().numpy(), next_state.cpu().numpy()
-
-    def initial_state(self, batch: int) -> np.ndarray:
-        """Zeros (L, B, S)."""
-        return np.zeros((self.model.layers, batch, self.model.state_size), dtype=np.float32)
-
-    def condition_state(self, conditions: np.ndarray) -> np.ndarray:
-        """The model's learnt state per condition id; a ValueError for a model trained without conditions."""
-        with torch.inference_mode():
-            return self.model.condition_state(torch.from_numpy(conditions).to(self.device)).cpu().numpy()
 
 
 class OrtStepModel:

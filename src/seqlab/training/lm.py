@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from seqlab.checkpoint import ModelSpec
 from seqlab.config import RunConfig, TaskConfig, TrainConfig
 from seqlab.evaluation.text_scores import review_scores, stream_matrix, stream_scores
-from seqlab.inference.generate import TorchStepModel
+from seqlab.inference.torch_models import TorchStepModel
 from seqlab.io import InputError
 from seqlab.models.language_model import LanguageModel
 from seqlab.text.dataset import IGNORE_INDEX

@@ -19,7 +19,8 @@ from torch.nn import functional as F
 from seqlab.checkpoint import ModelSpec
 from seqlab.config import DecodeConfig, RunConfig, TaskConfig, TrainConfig
 from seqlab.evaluation.seq2seq_metrics import seq2seq_scores
-from seqlab.inference.decode import Seq2SeqModel, TorchSeq2Seq, decode_sources
+from seqlab.inference.decode import Seq2SeqModel, decode_sources
+from seqlab.inference.torch_models import TorchSeq2Seq
 from seqlab.models.seq2seq import Seq2Seq
 from seqlab.text.dataset import IGNORE_INDEX
 from seqlab.text.parallel import ParallelSplit, TargetCodec, load_parallel_splits, teacher_batch

@@ -14,7 +14,8 @@ from torch.nn import functional as F
 from seqlab.checkpoint import ModelSpec
 from seqlab.config import TrainConfig
 from seqlab.evaluation.quality import split_quality
-from seqlab.inference.backends import TorchBackend, batched_outputs
+from seqlab.inference.backends import batched_outputs
+from seqlab.inference.torch_models import TorchBackend
 from seqlab.text.dataset import IGNORE_INDEX, EncodedSplit, load_encoded_split
 from seqlab.text.encoding import TextEncoder, bucket_batches, load_encoder, pad_batch
 from seqlab.training.loop import Batch
