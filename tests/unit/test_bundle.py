@@ -1,6 +1,8 @@
 """Bundles: checked against SHA256SUMS at load; predictions come from the int8 model on the CPU."""
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +78,11 @@ def test_missing_file_stops_loading(bundle, tmp_path: Path) -> None:
 def test_unknown_provider_is_refused(bundle) -> None:
     with pytest.raises(ValueError, match="auto, cuda or cpu"):
         ClassifierBundle(bundle[0], "tpu")
+
+
+@pytest.mark.parametrize("module", ["seqlab.serving.app", "seqlab.inference.bundle", "seqlab.export.quantize"])
+def test_serving_and_quantizing_never_import_torch(module: str) -> None:
+    # Guards start-up time: torch costs seconds per process, and a bundle is served by ONNX Runtime alone.
+    probe = f"import sys, {module}; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False", f"{module} imports torch"
