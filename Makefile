@@ -14,7 +14,7 @@ SWEEP_HIDDEN ?= 64,128
 SWEEP_JOBS ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser repro sweep test test-e2e test-unit bench export serve ui clean lock
+.PHONY: setup browser repro sweep test .test-pipeline .test-rest test-e2e test-unit bench export serve ui clean lock
 
 setup: $(STAMP) ## Create .venv from the pinned requirements (idempotent)
 
@@ -42,14 +42,24 @@ sweep: setup ## Queue SWEEP_CELLS x SWEEP_HIDDEN of SWEEP_RUN as DVC experiments
 	$(RUN) dvc queue start -j $(SWEEP_JOBS)
 	@echo "Running in the background: dvc queue status; results: dvc exp show, or make ui (MLflow)"
 
-# The end-to-end tests (the tiny pipeline, minutes) and the rest run side by side, each log shown whole.
+# Two pytest processes side by side, sharing one build of the tiny pipelines (the folder in
+# SEQLAB_TEST_PIPELINES). One runs the tests that need no pipeline, then the serving and benchmark tests;
+# the other builds the pipelines and runs every other end-to-end test on them. Each log is shown whole.
 test: setup browser ## Run the test suite
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-e2e test-unit
+	@shared=$$(mktemp -d) && SEQLAB_TEST_PIPELINES=$$shared $(MAKE) --no-print-directory -j2 --output-sync=target \
+	  .test-pipeline .test-rest; status=$$?; rm -rf "$$shared"; exit $$status
 
-test-e2e: setup
+.test-pipeline: setup
+	$(RUN) pytest -m e2e --ignore=tests/serving --ignore=tests/bench
+
+.test-rest: setup
+	status=0; $(RUN) pytest -m "not e2e" || status=1; $(RUN) pytest -m e2e tests/serving tests/bench || status=1; \
+	  exit $$status
+
+test-e2e: setup ## Run only the end-to-end tests (the real pipeline on tiny params)
 	$(RUN) pytest -m e2e
 
-test-unit: setup
+test-unit: setup ## Run only the tests that need no pipeline
 	$(RUN) pytest -m "not e2e"
 
 bench: setup ## Measure speed and cost on this machine: reports/bench.json and reports/bench.md (run after repro, export)

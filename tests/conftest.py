@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from seqlab.config import Params, TaskConfig, load_params
 from seqlab.serving.process import server_process
@@ -33,8 +34,13 @@ def params() -> Params:
 
 
 def tool_env() -> dict[str, str]:
-    """This environment with the project's tools first on PATH and no MLflow store inherited from the caller."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    """This environment with the project's tools first on PATH and no MLflow store inherited from the caller.
+
+    `mlflow server` is told not to start its job runner (five worker processes for MLflow's GenAI jobs, which
+    no test uses).
+    """
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     env.pop("MLFLOW_TRACKING_URI", None)
     return env
 
@@ -76,8 +82,9 @@ STUDY_TARGETS = ["study_report"]
 
 
 def tiny_copy(root: Path) -> Path:
-    """A git repository at ``root`` with the project's tracked files, tests/pipeline/params.tiny.yaml as its
+    """A new git repository at ``root`` with the project's tracked files, tests/pipeline/params.tiny.yaml as its
     params and the test corpus of the user-file task."""
+    root.mkdir(parents=True)
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True)
     for name in filter(None, tracked.stdout.split("\0")):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -90,12 +97,16 @@ def tiny_copy(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def pipelines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two tiny copies of the project after `seqlab repro` (dvc repro, logged), run side by side (each is
-    mostly one busy core): "project" through every task stage and `seqlab bundle`, "study" through the
-    cell study. The real pipeline, end to end, in about 18 minutes on a 2-core CPU."""
-    project, study = (tiny_copy(tmp_path_factory.mktemp(name)) for name in ("project", "study"))
+PIPELINES_VARIABLE = "SEQLAB_TEST_PIPELINES"
+"""A folder shared by the pytest processes of `make test`: the first to ask builds the tiny pipelines there
+and the others wait for them and use them. Unset, each process builds its own under its temporary folder."""
+
+
+def build_pipelines(root: Path) -> dict[str, Path]:
+    """Two tiny copies of the project under ``root`` after `seqlab repro` (dvc repro, logged), run side by
+    side (each is mostly one busy core): "project" through every task stage and `seqlab bundle`, "study"
+    through the cell study. The real pipeline, end to end, in about 15 minutes on a 2-core CPU."""
+    project, study = (tiny_copy(root / name) for name in ("project", "study"))
     with tempfile.TemporaryFile(mode="w+") as log:
         beside = subprocess.Popen([str(BIN / "seqlab"), "repro", *STUDY_TARGETS], cwd=study, env=tool_env(),
                                   stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -109,6 +120,26 @@ def pipelines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         log.seek(0)
         assert status == 0, f"seqlab repro {' '.join(STUDY_TARGETS)} failed:\n{log.read()[-5000:]}"
     return {"project": project, "study": study}
+
+
+@pytest.fixture(scope="session")
+def pipelines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny pipelines of :func:`build_pipelines`, built once for every pytest process that shares
+    ``$SEQLAB_TEST_PIPELINES``; a failed build is reported to each of them, not retried."""
+    shared = os.environ.get(PIPELINES_VARIABLE)
+    root = Path(shared) if shared else tmp_path_factory.mktemp("pipelines")
+    built, failed = root / "built", root / "failed.txt"
+    with FileLock(root / "build.lock", timeout=3600):
+        if failed.exists():
+            pytest.fail(f"the tiny pipelines failed to build (in another pytest process):\n{failed.read_text()}")
+        if not built.exists():
+            try:
+                build_pipelines(root)
+            except BaseException as error:
+                failed.write_text(str(error))
+                raise
+            built.touch()
+    return {"project": root / "project", "study": root / "study"}
 
 
 @pytest.fixture(scope="session")
