@@ -13,25 +13,34 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
 
 def repo_root(start: str | Path | None = None) -> Path:
-    """The repository root: the nearest folder above ``start`` holding dvc.yaml.
-
-    DVC runs queued experiments in copies under ``<repo>/.dvc/tmp/exps/``; for those the original
-    repository is returned, so that every experiment shares one MLflow store.
-    """
+    """The repository (or DVC experiment workspace) a stage runs in: the nearest folder above ``start``
+    (default: the working directory) holding dvc.yaml. Every stage output is written below it."""
     here = Path(start or Path.cwd()).resolve()
-    parts = here.parts
-    for index in range(len(parts) - 3):
-        if parts[index : index + 3] == (".dvc", "tmp", "exps"):
-            return Path(*parts[:index])
     for folder in (here, *here.parents):
         if (folder / "dvc.yaml").exists():
             return folder
     return here
 
 
+def store_root(root: Path) -> Path:
+    """Where the MLflow store of the workspace ``root`` lives: ``root`` itself, except for the copies under
+    ``<repo>/.dvc/tmp/exps/`` in which DVC runs queued experiments, whose runs go to the original
+    repository's store, so every experiment of a sweep shows in one MLflow UI (and outlives its copy)."""
+    parts = root.resolve().parts
+    for index in range(len(parts) - 2):
+        if parts[index : index + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:index])
+    return root
+
+
 def tracking_uri(root: Path) -> str:
-    """MLflow tracking URI: $MLFLOW_TRACKING_URI, else an absolute SQLite file at the repo root."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / 'mlflow.db').as_posix()}"
+    """MLflow tracking URI: $MLFLOW_TRACKING_URI, else an absolute SQLite file in ``store_root(root)``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(store_root(root) / 'mlflow.db').as_posix()}"
+
+
+def artifact_root(root: Path) -> Path:
+    """Where MLflow keeps the artifacts of the runs of workspace ``root`` (beside its store)."""
+    return store_root(root) / "mlartifacts"
 
 
 @dataclass(frozen=True)

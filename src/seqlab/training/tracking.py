@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from seqlab.io import read_json
+from seqlab.paths import artifact_root
 
 logger = logging.getLogger(__name__)
 
@@ -158,4 +159,4 @@ def reopen_run(root: Path, uri: str, experiment: str, run_name: str, record: Pat
     if not run_id:
         logger.warning("%s names no MLflow run; nothing will be tracked", record)
         return NullTracker()
-    return MlflowTracker(uri, experiment, root / "mlartifacts", run_name, run_id=run_id)
+    return MlflowTracker(uri, experiment, artifact_root(root), run_name, run_id=run_id)
