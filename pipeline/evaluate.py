@@ -18,7 +18,7 @@ from seqlab.evaluation.evaluate import tracking_metrics
 from seqlab.evaluation.run_evaluation import evaluate_run
 from seqlab.inference.sessions import CPU
 from seqlab.io import read_json, write_json
-from seqlab.paths import Layout, repo_root, tracking_uri
+from seqlab.paths import Layout, repo_root
 from seqlab.report.plots import attention_samples_plot
 from seqlab.training.run import VARIANT_KEYS
 from seqlab.training.tracking import reopen_run
@@ -40,7 +40,7 @@ def main(run: str) -> None:
         "sizes_bytes": read_json(layout.quantized_dir(run) / "quantize.json")["sizes_bytes"],
     }
     write_json(layout.eval_metrics(run), metrics)
-    tracker = reopen_run(layout.root, tracking_uri(layout.root), f"seqlab-{spec.task}", run,
+    tracker = reopen_run(layout.root, f"seqlab-{spec.task}", run,
                          layout.train_dir(run) / "mlflow_run.json")
     tracker.log_metrics(tracking_metrics(metrics))
     tracker.log_artifact(layout.eval_metrics(run), "evaluate")

@@ -13,7 +13,7 @@ from seqlab.entry import run_entry
 from seqlab.export.parity import check_parity
 from seqlab.export.run_export import export_run
 from seqlab.io import atomic_path, write_json
-from seqlab.paths import Layout, repo_root, tracking_uri
+from seqlab.paths import Layout, repo_root
 from seqlab.training.tracking import reopen_run
 
 
@@ -22,7 +22,7 @@ def main(run: str) -> None:
     layout = Layout(repo_root())
     params = load_params(layout.root / "params.yaml")
     model, spec = load_model(layout.checkpoint(run))
-    tracker = reopen_run(layout.root, tracking_uri(layout.root), f"seqlab-{spec.task}", run,
+    tracker = reopen_run(layout.root, f"seqlab-{spec.task}", run,
                          layout.train_dir(run) / "mlflow_run.json")
     with atomic_path(layout.onnx_dir(run)) as staging:
         staging.mkdir()

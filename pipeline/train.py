@@ -11,7 +11,7 @@ from pathlib import Path
 
 from seqlab.config import GENERATIVE, load_params
 from seqlab.entry import run_entry
-from seqlab.paths import Layout, artifact_root, repo_root, tracking_uri
+from seqlab.paths import Layout, repo_root
 from seqlab.training import distributed
 from seqlab.training.lm import train_generative_run
 from seqlab.training.run import train_run, write_train_outputs
@@ -36,8 +36,8 @@ def main(run: str) -> None:
                                              distributed.BACKEND)
         tracker: Tracker = NullTracker()
         if processes.main:
-            tracker = MlflowTracker(tracking_uri(layout.root), f"seqlab-{config.task}", artifact_root(layout.root),
-                                    run, tags={**provenance_tags(layout.root), "processes": str(processes.world)})
+            tags = {**provenance_tags(layout.root), "processes": str(processes.world)}
+            tracker = MlflowTracker.in_workspace(layout.root, f"seqlab-{config.task}", run, tags=tags)
         task = params.task(config.task)
         folders = (layout.tokenized(config.task), layout.vocab(config.task), layout.train_dir(run))
         if task.structure == "seq2seq":

@@ -105,7 +105,7 @@ and the others wait for them and use them. Unset, each process builds its own un
 def build_pipelines(root: Path) -> dict[str, Path]:
     """Two tiny copies of the project under ``root`` after `seqlab repro` (dvc repro, logged), run side by
     side (each is mostly one busy core): "project" through every task stage and `seqlab bundle`, "study"
-    through the cell study. The real pipeline, end to end, in about 15 minutes on a 2-core CPU."""
+    through the cell study. The real pipeline, end to end, in about 19 minutes on a 2-core CPU."""
     project, study = (tiny_copy(root / name) for name in ("project", "study"))
     with tempfile.TemporaryFile(mode="w+") as log:
         beside = subprocess.Popen([str(BIN / "seqlab"), "repro", *STUDY_TARGETS], cwd=study, env=tool_env(),

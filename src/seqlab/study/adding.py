@@ -26,7 +26,7 @@ from torch import nn
 from seqlab.config import StudyConfig
 from seqlab.io import InputError, atomic_path, write_json, write_text
 from seqlab.models.encoder import make_recurrent_layer
-from seqlab.paths import Layout, artifact_root, tracking_uri
+from seqlab.paths import Layout
 from seqlab.study.tables import rows_csv
 from seqlab.training.tracking import MlflowTracker, Tracker, provenance_tags
 
@@ -204,7 +204,7 @@ def load_study_model(path: Path, made_by: str) -> AddingModel:
 def train_and_record(layout: Layout, study: StudyConfig, cell: str, length: int, clip: bool) -> AddingModel:
     """Train one study model as an MLflow run of ``seqlab-study``; write its checkpoint, metrics and curve."""
     name = run_name(cell, length, clip)
-    tracker = MlflowTracker(tracking_uri(layout.root), EXPERIMENT, artifact_root(layout.root), name,
+    tracker = MlflowTracker.in_workspace(layout.root, EXPERIMENT, name,
                             tags=provenance_tags(layout.root))
     result = train_adding(cell, length, study, clip, tracker)
     save_study_model(layout.study_model(name), result.model, result.summary)

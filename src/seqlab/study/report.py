@@ -14,7 +14,7 @@ from typing import Any
 
 from seqlab.config import StudyConfig
 from seqlab.io import read_json, write_text
-from seqlab.paths import Layout, artifact_root, tracking_uri
+from seqlab.paths import Layout
 from seqlab.study.adding import EXPERIMENT, TRIVIAL_MSE, run_name
 from seqlab.study.gradients import CONDITIONS
 from seqlab.study.plots import adding_plot, curves_plot, gradient_plot
@@ -170,7 +170,7 @@ def write_study_report(layout: Layout, study: StudyConfig) -> list[Path]:
     report = folder / "study.md"
     write_text(report, study_markdown(study, results, plots))
     files = [report, *plots.values()]
-    tracker = MlflowTracker(tracking_uri(layout.root), EXPERIMENT, artifact_root(layout.root), "study-report",
+    tracker = MlflowTracker.in_workspace(layout.root, EXPERIMENT, "study-report",
                             tags={**provenance_tags(layout.root), "study": "report"})
     tracker.log_metrics({f"test_mse.{name}": run["test_mse"] for name, run in results.runs.items()})
     for path in files:

@@ -14,8 +14,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
 
+from seqlab import paths
 from seqlab.io import read_json
-from seqlab.paths import artifact_root
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +118,13 @@ class MlflowTracker:
         self.run_id: str | None = run_id
         logger.info("MLflow run %s (%s) at %s", run_name, run_id, tracking_uri)
 
+    @classmethod
+    def in_workspace(cls, root: Path, experiment: str, run_name: str, run_id: str | None = None,
+                     tags: dict[str, str] | None = None) -> MlflowTracker:
+        """The run in the MLflow store of workspace ``root`` (its own, or for a DVC experiment copy the
+        original repository's: see ``seqlab.paths.store_root``)."""
+        return cls(paths.tracking_uri(root), experiment, paths.artifact_root(root), run_name, run_id=run_id, tags=tags)
+
     def log_params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
@@ -153,10 +160,11 @@ class MlflowTracker:
         self.client.set_terminated(self.run_id)
 
 
-def reopen_run(root: Path, uri: str, experiment: str, run_name: str, record: Path) -> Tracker:
-    """The MLflow run the train stage recorded in ``record`` (``mlflow_run.json``), reopened."""
+def reopen_run(root: Path, experiment: str, run_name: str, record: Path) -> Tracker:
+    """The MLflow run the train stage recorded in ``record`` (``mlflow_run.json``), reopened in the store
+    of workspace ``root``."""
     run_id = read_json(record, made_by=f"train@{run_name}").get("run_id")
     if not run_id:
         logger.warning("%s names no MLflow run; nothing will be tracked", record)
         return NullTracker()
-    return MlflowTracker(uri, experiment, artifact_root(root), run_name, run_id=run_id)
+    return MlflowTracker.in_workspace(root, experiment, run_name, run_id=run_id)
