@@ -137,6 +137,7 @@ class ModelConfig(_Strict):
     char_channels: int = Field(64, ge=1, description="char CNN filters: the size of each word's character feature")
     max_word_chars: int = Field(
         8, ge=2, description="characters per word the char CNN reads (a longer word: its first ones and its last)")
+    crf: bool = Field(False, description="taggers: a linear-chain CRF output layer (tags decoded jointly, Viterbi)")
     attention_dim: int = Field(128, ge=1, description="seq2seq: size of the additive (Bahdanau) attention layer")
     decoder_embed_dim: int = Field(64, ge=1, description="seq2seq: target token embedding size")
 
@@ -404,6 +405,9 @@ class Params(_Strict):
                 raise ValueError(f"runs.{name}.task: unknown task '{run.task}' (known: {known})")
             if self.tasks[run.task].structure in GENERATIVE:
                 _check_generative(name, run.model)
+            if run.model.crf and self.tasks[run.task].structure != "tag":
+                raise ValueError(f"runs.{name}.model.crf: a CRF output layer is for taggers (structure tag), "
+                                 f"not '{self.tasks[run.task].structure}'")
         return self
 
     def task(self, name: str) -> TaskConfig:

@@ -190,6 +190,24 @@ def test_pos_bundle_tags_each_word_as_the_torch_model_does(tmp_path: Path) -> No
         tagger.predict(["新", "  "])
 
 
+def test_crf_bundle_decodes_jointly_and_reports_marginals(tmp_path: Path) -> None:
+    labels = ["a", "m", "n", "u", "v"]
+    config = CHAR_TAGGER.model_copy(update={"crf": True})
+    model = _tagger(config)
+    with torch.no_grad():  # transitions strong enough to matter (a fresh CRF starts at zero)
+        model.crf.transitions.normal_(std=3.0)
+    _write_bundle(tmp_path, model, config, "tags", labels, _encoder(config))
+    tagger = load_bundle(tmp_path, "cpu")
+    text = "迈向 充满 希望 的 新 世纪 一九九八年 新年 讲话"
+    result, = tagger.predict([text])
+    emissions = batched_outputs(tagger.backend, [tagger.encoder.encode(text)], 0)[0]  # the served int8 graph
+    table = TorchBackend(model).transitions
+    best = table.best_path(emissions)
+    assert result.tags == [labels[i] for i in best] and not np.array_equal(best, emissions.argmax(axis=1))
+    marginals = table.marginals(emissions)
+    assert result.probabilities == pytest.approx([marginals[t, k] for t, k in enumerate(best)], abs=1e-4)
+
+
 def test_segmentation_bundle_returns_words_that_rebuild_the_text(tmp_path: Path) -> None:
     config = ModelConfig(cell="gru", embed_dim=8, hidden=10, bidirectional=True)
     chars = Vocab.build([list("".join(WORDS))])

@@ -50,7 +50,8 @@ def evaluate_backends(backends: list[Backend], split: EncodedSplit, pad_id: int,
     results: dict[str, dict[str, Any]] = {}
     for backend in backends:
         outputs = batched_outputs(backend, split.sequences, pad_id)
-        quality = split_quality(outputs, split, labels, tag_scheme, known, detail=True)
+        quality = split_quality(outputs, split, labels, tag_scheme, known, detail=True,
+                                transitions=backend.transitions)
         latency = {f"batch_{size}": measure_latency(backend, runs, config.warmup) for size, runs in batches.items()}
         results[backend.name] = {**quality, "latency": latency}
         logger.info("%s: accuracy %.4f, macro-F1 %.4f, %s", backend.name, quality["accuracy"], quality["macro_f1"],

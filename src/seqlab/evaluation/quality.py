@@ -14,14 +14,19 @@ import numpy as np
 
 from seqlab.evaluation.metrics import classification_metrics
 from seqlab.evaluation.tagging import segmentation_scores, tagging_scores
+from seqlab.inference.crf import TagTransitions, tag_ids
 from seqlab.text.dataset import EncodedSplit
 
 DETAIL_KEYS = ("per_tag", "confusion")
 """Tagging results too large for a training curve: kept only when ``detail`` is asked for."""
 
 
-def cross_entropy(outputs: list[np.ndarray], split: EncodedSplit) -> float:
-    """Mean cross-entropy (nats) of the outputs' logits against the split's targets, per sequence or per token."""
+def cross_entropy(outputs: list[np.ndarray], split: EncodedSplit, transitions: TagTransitions | None = None) -> float:
+    """Mean cross-entropy (nats) of the outputs' logits against the split's targets, per sequence or per token;
+    with CRF ``transitions``, the negative log-likelihood of each gold tag sequence per token (the training loss)."""
+    if transitions is not None:
+        pairs = zip(outputs, split.labels, strict=True)
+        return -sum(transitions.log_likelihood(output, tags) for output, tags in pairs) / sum(map(len, split.labels))
     if split.per_token:
         logits = np.concatenate(outputs)  # (tokens, K)
         targets = np.concatenate(split.labels)  # type: ignore[arg-type]
@@ -33,17 +38,19 @@ def cross_entropy(outputs: list[np.ndarray], split: EncodedSplit) -> float:
 
 
 def split_quality(outputs: list[np.ndarray], split: EncodedSplit, labels: list[str], tag_scheme: str = "tags",
-                  known: Collection[str] | None = None, detail: bool = False) -> dict[str, Any]:
+                  known: Collection[str] | None = None, detail: bool = False,
+                  transitions: TagTransitions | None = None) -> dict[str, Any]:
     """Scores of per-sequence ``outputs`` (from ``batched_outputs``) on ``split``, with the loss.
 
     ``known``: the train split's tokens, for the accuracy on unseen words (taggers).
     ``detail``: keep per-tag scores and the confusion matrix (taggers).
+    ``transitions``: a tagger's CRF scores (the backend's): tags are then decoded jointly (Viterbi).
     """
-    scores: dict[str, Any] = {"loss": cross_entropy(outputs, split)}
+    scores: dict[str, Any] = {"loss": cross_entropy(outputs, split, transitions)}
     if not split.per_token:
         predictions = np.stack(outputs).argmax(axis=1)
         return {**scores, **classification_metrics(np.asarray(split.labels), predictions, len(labels))}
-    predicted = [output.argmax(axis=1) for output in outputs]
+    predicted = [tag_ids(output, transitions) for output in outputs]
     tokens = split.tokens if known is not None else None
     tagging = tagging_scores(split.labels, predicted, labels, tokens, known)  # type: ignore[arg-type]
     scores.update({key: value for key, value in tagging.items() if detail or key not in DETAIL_KEYS})

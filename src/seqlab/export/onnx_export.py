@@ -9,6 +9,7 @@ to the example length (see API-NOTES.md). The parity check runs every graph at o
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import onnx
@@ -16,7 +17,9 @@ import torch
 from torch import nn
 
 from seqlab.entry import StageError
+from seqlab.inference.crf import METADATA_KEY
 from seqlab.io import atomic_path
+from seqlab.models.tagger import SequenceTagger
 from seqlab.text.encoding import TextEncoder
 
 NATIVE_OPS = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}
@@ -25,13 +28,19 @@ OUTPUT_NAMES = ["logits"]
 
 
 def export_graph(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path, opset: int, inputs: list[str],
-                 outputs: list[str], axes: dict[str, dict[int, str]]) -> None:
-    """Trace ``module`` on ``example`` into a checked ONNX file at ``path`` (written atomically)."""
+                 outputs: list[str], axes: dict[str, dict[int, str]],
+                 metadata: Mapping[str, str] | None = None) -> None:
+    """Trace ``module`` on ``example`` into a checked ONNX file at ``path`` (written atomically), with
+    ``metadata`` in the model's metadata properties."""
     with atomic_path(path) as tmp, warnings.catch_warnings():
         # The exporter warns about batch_first RNNs and shape-dependent Python values it handles.
         warnings.simplefilter("ignore")
         torch.onnx.export(module, example, str(tmp), dynamo=False, opset_version=opset, input_names=inputs,
                           output_names=outputs, dynamic_axes=axes)
+        if metadata:
+            graph = onnx.load(str(tmp))
+            onnx.helper.set_model_props(graph, dict(metadata))
+            onnx.save(graph, str(tmp))
         onnx.checker.check_model(str(tmp))
 
 
@@ -48,7 +57,8 @@ def check_native_state(path: Path, cell: str, layers: int) -> None:
 
 
 def export_model(model: nn.Module, path: Path, opset: int, encoder: TextEncoder) -> None:
-    """Write ``model`` (tokens, lengths -> logits (B, C) or (B, T, K)) to ``path`` as checked ONNX.
+    """Write ``model`` (tokens, lengths -> logits (B, C) or (B, T, K)) to ``path`` as checked ONNX; a tagger's
+    CRF scores go into the model's metadata (``seqlab.inference.crf``), so every runtime decodes alike.
 
     The example input comes from ``encoder``, the one the model reads with, so its shape (ids, or
     rows of features per position) is the model's own.
@@ -59,7 +69,9 @@ def export_model(model: nn.Module, path: Path, opset: int, encoder: TextEncoder)
         per_position = model(tokens, lengths).dim() == 3  # a tagger: one row of logits per token
     token_axes = {0: "batch", 1: "time"}
     logits_axes = token_axes if per_position else {0: "batch"}
+    transitions = model.transitions() if isinstance(model, SequenceTagger) else None
+    metadata = {METADATA_KEY: transitions.to_json()} if transitions is not None else None  # how to decode
     export_graph(model, (tokens, lengths), path, opset, INPUT_NAMES, OUTPUT_NAMES,
-                 {"tokens": token_axes, "lengths": {0: "batch"}, "logits": logits_axes})
+                 {"tokens": token_axes, "lengths": {0: "batch"}, "logits": logits_axes}, metadata)
 
 

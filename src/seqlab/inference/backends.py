@@ -10,13 +10,16 @@ from typing import Protocol
 
 import numpy as np
 
+from seqlab.inference.crf import TagTransitions, onnx_transitions
 from seqlab.text.encoding import Encoded, pad_batch
 
 
 class Backend(Protocol):
-    """Anything that maps (tokens (B, T) or (B, T, C), lengths (B,)) int64 arrays to output logits."""
+    """Anything that maps (tokens (B, T) or (B, T, C), lengths (B,)) int64 arrays to output logits;
+    ``transitions``: a tagger's CRF scores for decoding its logits, None for every other model."""
 
     name: str
+    transitions: TagTransitions | None
 
     def logits(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray: ...
 
@@ -27,6 +30,7 @@ class OrtBackend:
     def __init__(self, session: object, name: str = "ort") -> None:
         self.session = session
         self.name = name
+        self.transitions = onnx_transitions(session)
 
     def logits(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"tokens": tokens, "lengths": lengths})[0]  # type: ignore[attr-defined]

@@ -22,6 +22,7 @@ import numpy as np
 from seqlab.config import DecodeConfig
 from seqlab.evaluation.tagging import bmes_words
 from seqlab.inference.backends import OrtBackend, batched_outputs, softmax
+from seqlab.inference.crf import tag_ids
 from seqlab.inference.decode import OrtSeq2Seq, attention_weights, beam_decode
 from seqlab.inference.generate import OrtStepModel, Sampler, TextGenerator
 from seqlab.inference.sessions import CUDA, ProviderUnavailable, create_session, cuda_available, session_provider
@@ -123,10 +124,10 @@ class TextBundle(BundleModel):
                 raise ValueError(f"text {position + 1}: {err}") from err
         return tokens
 
-    def _probabilities(self, tokens: list[list[str]]) -> list[np.ndarray]:
-        """Softmax outputs per text: (labels,) for a classifier, (tokens, tags) for a tagger."""
+    def _outputs(self, tokens: list[list[str]]) -> list[np.ndarray]:
+        """The graph's outputs per text: (labels,) logits for a classifier, (tokens, tags) for a tagger."""
         sequences = [self.encoder.encode_tokens(words) for words in tokens]
-        return [softmax(out) for out in batched_outputs(self.backend, sequences, self.encoder.vocab.pad_id)]
+        return batched_outputs(self.backend, sequences, self.encoder.vocab.pad_id)
 
 
 class ClassifierBundle(TextBundle):
@@ -134,7 +135,7 @@ class ClassifierBundle(TextBundle):
 
     def predict(self, texts: list[str]) -> list[Prediction]:
         """Label and probabilities for each text; empty text is a ValueError naming its position."""
-        return [self._prediction(row) for row in self._probabilities(self._tokens(texts))]
+        return [self._prediction(softmax(row)) for row in self._outputs(self._tokens(texts))]
 
     def _prediction(self, row: np.ndarray) -> Prediction:
         best = int(row.argmax())
@@ -147,9 +148,12 @@ class TaggerBundle(TextBundle):
     def predict(self, texts: list[str]) -> list[TaggedText]:
         """Tags for each text's tokens (and its words, for segmentation); empty text is a ValueError."""
         tokens = self._tokens(texts)
+        transitions = self.backend.transitions
         results = []
-        for words, rows in zip(tokens, self._probabilities(tokens), strict=True):
-            best = rows.argmax(axis=1)
+        for words, emissions in zip(tokens, self._outputs(tokens), strict=True):
+            best = tag_ids(emissions, transitions)
+            # Each tag's probability: its CRF marginal, or without a CRF layer the softmax of its row.
+            rows = softmax(emissions) if transitions is None else transitions.marginals(emissions)
             tags = [self.labels[i] for i in best]
             segmented = bmes_words(words, tags) if self.config.get("tag_scheme") == "bmes" else None
             results.append(TaggedText(words, tags, [float(rows[i, j]) for i, j in enumerate(best)], segmented))

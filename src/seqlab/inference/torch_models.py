@@ -13,6 +13,7 @@ from torch import nn
 
 from seqlab.models.language_model import LanguageModel
 from seqlab.models.seq2seq import Seq2Seq
+from seqlab.models.tagger import SequenceTagger
 
 
 class TorchBackend:
@@ -21,6 +22,7 @@ class TorchBackend:
     def __init__(self, model: nn.Module, name: str = "torch") -> None:
         self.model = model.eval()
         self.name = name
+        self.transitions = model.transitions() if isinstance(model, SequenceTagger) else None
 
     def logits(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         with torch.inference_mode():

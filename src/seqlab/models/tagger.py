@@ -9,6 +9,9 @@ Extra features per position come as columns of ``tokens`` (B, T, C) (see ``seqla
   the strongest single cue for Chinese word segmentation (Pei et al. 2014, Chen et al. 2015);
 - characters (``char_embed_dim > 0``): a char CNN gives a word never seen in training a
   representation from its characters (Ma & Hovy 2016 use it the same way).
+
+With ``crf: true`` the per-step scores are a linear-chain CRF's emissions (``seqlab.models.crf``): the
+graph is the same, the loss is the likelihood of the whole tag sequence, decoding is Viterbi.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import torch
 from torch import nn
 
 from seqlab.config import ModelConfig
+from seqlab.inference.crf import TagTransitions
+from seqlab.models.crf import LinearChainCRF
 from seqlab.models.encoder import RecurrentEncoder
 
 
@@ -61,9 +66,10 @@ class SequenceTagger(nn.Module):
         self.encoder = RecurrentEncoder(config, width)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(self.encoder.output_size, num_classes)
+        self.crf = LinearChainCRF(num_classes) if config.crf else None
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Tag logits at every position; values at padding positions are meaningless."""
+        """Tag logits (CRF emissions, with a CRF layer) at every position; padding positions are meaningless."""
         if tokens.dim() == 2:
             x = self.embed(tokens)  # (B, T, E)
         else:
@@ -75,3 +81,7 @@ class SequenceTagger(nn.Module):
             x = torch.cat(features, dim=-1)  # (B, T, E+P+K)
         states = self.encoder(self.dropout(x), lengths)  # (B, T, D*H)
         return self.head(self.dropout(states))  # (B, T, num_classes)
+
+    def transitions(self) -> TagTransitions | None:
+        """The CRF layer's scores for decoding, or None: without a CRF each position takes its top tag."""
+        return self.crf.table() if self.crf is not None else None

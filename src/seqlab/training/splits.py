@@ -16,6 +16,7 @@ from seqlab.config import TrainConfig
 from seqlab.evaluation.quality import split_quality
 from seqlab.inference.backends import batched_outputs
 from seqlab.inference.torch_models import TorchBackend
+from seqlab.models.tagger import SequenceTagger
 from seqlab.text.dataset import IGNORE_INDEX, EncodedSplit, load_encoded_split
 from seqlab.text.encoding import TextEncoder, bucket_batches, load_encoder, pad_batch
 from seqlab.training.loop import Batch
@@ -56,17 +57,21 @@ def epoch_batches(split: EncodedSplit, config: TrainConfig, seed: int, pad_id: i
 
 
 def sequence_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
-    """Mean cross-entropy of a (tokens, lengths, targets) batch: per sequence, or per real token."""
+    """Mean cross-entropy of a (tokens, lengths, targets) batch: per sequence, or per real token (for a tagger
+    with a CRF layer, the negative log-likelihood of each gold tag sequence, per real token)."""
     tokens, lengths, targets = batch
     logits = model(tokens, lengths)  # (B, C) or (B, T, K)
+    if isinstance(model, SequenceTagger) and model.crf is not None:  # per real token, like the cross-entropy
+        return model.crf.negative_log_likelihood(logits, targets, lengths) / lengths.sum()
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX)
 
 
 def evaluate_split(model: nn.Module, split: EncodedSplit, pad_id: int, labels: list[str], prefix: str,
                    tag_scheme: str = "tags") -> dict[str, float]:
     """Loss and scores (accuracy, macro-F1, ...) of ``model`` on ``split``, keys prefixed (``valid_accuracy``)."""
-    outputs = batched_outputs(TorchBackend(model), split.sequences, pad_id)
-    scores = split_quality(outputs, split, labels, tag_scheme)
+    backend = TorchBackend(model)
+    outputs = batched_outputs(backend, split.sequences, pad_id)
+    scores = split_quality(outputs, split, labels, tag_scheme, transitions=backend.transitions)
     return {f"{prefix}_{key}": value for key, value in scores.items() if isinstance(value, int | float)}
 
 

@@ -1,0 +1,106 @@
+"""A linear-chain CRF's tag transitions, on numpy: the best tag sequence (Viterbi), per-token marginals
+(forward-backward) and the log-likelihood of a tag sequence, for one sentence's emission scores.
+
+A tagger with a CRF output layer (``model.crf: true``) scores a tag sequence ``y`` of a sentence as
+``start[y_1] + sum_t emissions[t, y_t] + sum_t transitions[y_t, y_t+1] + end[y_T]``; its graph outputs the
+emissions and carries these scores in its metadata (``METADATA_KEY``), so PyTorch and every ONNX Runtime
+backend decode through this one module. Kept free of torch: serving a bundle never imports it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+METADATA_KEY = "seqlab.crf"
+"""Key of the transition scores (JSON) in an ONNX model's metadata."""
+
+
+def _logsumexp(values: np.ndarray, axis: int) -> np.ndarray:
+    top = values.max(axis=axis, keepdims=True)
+    return (top + np.log(np.exp(values - top).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+@dataclass(frozen=True)
+class TagTransitions:
+    """Scores of a linear-chain CRF: ``transitions[i, j]`` for tag j right after tag i, ``start[j]`` for a
+    sentence opening with tag j, ``end[i]`` for one closing with tag i (all float64)."""
+
+    transitions: np.ndarray  # (K, K)
+    start: np.ndarray  # (K,)
+    end: np.ndarray  # (K,)
+
+    def __post_init__(self) -> None:
+        tags = len(self.start)
+        if self.transitions.shape != (tags, tags) or self.end.shape != (tags,):
+            raise ValueError(f"CRF scores disagree on the number of tags: transitions {self.transitions.shape}, "
+                             f"start {self.start.shape}, end {self.end.shape}")
+
+    def best_path(self, emissions: np.ndarray) -> np.ndarray:
+        """The highest-scoring tag sequence (T,) for ``emissions`` (T, K) (Viterbi)."""
+        emissions = emissions.astype(np.float64)
+        steps = len(emissions)
+        score = self.start + emissions[0]  # (K,): best score of a path ending in each tag
+        back = np.zeros((steps, len(self.start)), dtype=np.int64)
+        for t in range(1, steps):
+            candidates = score[:, None] + self.transitions  # (K previous, K next)
+            back[t] = candidates.argmax(axis=0)
+            score = candidates.max(axis=0) + emissions[t]
+        path = np.empty(steps, dtype=np.int64)
+        path[-1] = int((score + self.end).argmax())
+        for t in range(steps - 1, 0, -1):
+            path[t - 1] = back[t, path[t]]
+        return path
+
+    def _forward_backward(self, emissions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Log forward (alpha) and backward (beta) scores, each (T, K)."""
+        steps = len(emissions)
+        alpha = np.empty_like(emissions)
+        beta = np.empty_like(emissions)
+        alpha[0] = self.start + emissions[0]
+        for t in range(1, steps):
+            alpha[t] = _logsumexp(alpha[t - 1][:, None] + self.transitions, axis=0) + emissions[t]
+        beta[-1] = self.end
+        for t in range(steps - 2, -1, -1):
+            beta[t] = _logsumexp(self.transitions + (emissions[t + 1] + beta[t + 1])[None, :], axis=1)
+        return alpha, beta
+
+    def marginals(self, emissions: np.ndarray) -> np.ndarray:
+        """P(tag at t = k | sentence) for ``emissions`` (T, K): rows sum to 1."""
+        alpha, beta = self._forward_backward(emissions.astype(np.float64))
+        joint = alpha + beta  # (T, K): log of the total score of the paths through (t, k)
+        return np.exp(joint - _logsumexp(joint, axis=1)[:, None])
+
+    def log_likelihood(self, emissions: np.ndarray, tags: np.ndarray) -> float:
+        """log P(``tags`` | sentence) for ``emissions`` (T, K) and gold ``tags`` (T,)."""
+        emissions = emissions.astype(np.float64)
+        alpha, _ = self._forward_backward(emissions)
+        log_partition = float(_logsumexp(alpha[-1] + self.end, axis=0))
+        score = (self.start[tags[0]] + emissions[np.arange(len(tags)), tags].sum()
+                 + self.transitions[tags[:-1], tags[1:]].sum() + self.end[tags[-1]])
+        return float(score) - log_partition
+
+    def to_json(self) -> str:
+        """The scores as JSON (what an ONNX model's metadata holds)."""
+        return json.dumps({"transitions": self.transitions.tolist(), "start": self.start.tolist(),
+                           "end": self.end.tolist()})
+
+    @classmethod
+    def from_json(cls, text: str) -> TagTransitions:
+        """Scores written by :meth:`to_json`."""
+        scores = json.loads(text)
+        return cls(*(np.asarray(scores[key], dtype=np.float64) for key in ("transitions", "start", "end")))
+
+
+def onnx_transitions(session: object) -> TagTransitions | None:
+    """The CRF scores an ONNX Runtime session's model carries in its metadata, or None (no CRF layer)."""
+    metadata = session.get_modelmeta().custom_metadata_map  # type: ignore[attr-defined]
+    return TagTransitions.from_json(metadata[METADATA_KEY]) if METADATA_KEY in metadata else None
+
+
+def tag_ids(emissions: np.ndarray, transitions: TagTransitions | None) -> np.ndarray:
+    """A sentence's predicted tags (T,): the best CRF path, or without a CRF each position's top tag."""
+    return emissions.argmax(axis=1) if transitions is None else transitions.best_path(emissions)
+
