@@ -156,9 +156,6 @@ class TrainConfig(_Strict):
     lr_decay: float = Field(0.5, gt=0, le=1, description="plateau: lr factor after an epoch without improvement; "
                                                         "cosine: the final lr as a share of lr")
     token_dropout: float = Field(0.0, ge=0, lt=1, description="share of training tokens replaced by <unk>")
-    rare_word_dropout: float = Field(
-        0.0, ge=0, description="classifiers and taggers: a token seen n times in training is also replaced by <unk> "
-                               "with probability a/(a+n), a being this value (rare words train the <unk> path)")
     clip_norm: float = Field(1.0, gt=0)
     bptt: int = Field(128, ge=2, description="lm: steps of truncated backpropagation through time per batch")
     teacher_forcing: float = Field(1.0, ge=0, le=1, description="seq2seq: share of decoder steps fed the true "
@@ -408,9 +405,6 @@ class Params(_Strict):
                 raise ValueError(f"runs.{name}.task: unknown task '{run.task}' (known: {known})")
             if self.tasks[run.task].structure in GENERATIVE:
                 _check_generative(name, run.model)
-            if run.train.rare_word_dropout and self.tasks[run.task].structure not in ("classify", "tag"):
-                raise ValueError(f"runs.{name}.train.rare_word_dropout: for classifiers and taggers, not "
-                                 f"'{self.tasks[run.task].structure}'")
             if run.model.crf and self.tasks[run.task].structure != "tag":
                 raise ValueError(f"runs.{name}.model.crf: a CRF output layer is for taggers (structure tag), "
                                  f"not '{self.tasks[run.task].structure}'")

@@ -23,7 +23,7 @@ from seqlab.text.dataset import IGNORE_INDEX, EncodedSplit, load_encoded_split
 from seqlab.text.encoding import TextEncoder, pad_batch
 from seqlab.text.tokenizers import next_pairs
 from seqlab.text.vocab import CHARS_FILE, Vocab
-from seqlab.training.splits import epoch_batches, sequence_loss, word_counts
+from seqlab.training.splits import epoch_batches, sequence_loss
 
 WORDS = ["迈向", "充满", "希望", "的", "新", "世纪", "一九九八年", "新年", "讲话"]
 CHARS = Vocab.build([list("".join(WORDS))])
@@ -123,24 +123,6 @@ def test_tag_batches_pad_targets_and_drop_only_word_ids(tmp_path: Path) -> None:
     encoded = torch.tensor(pad_batch([split.sequences[i] for i in range(2)], 0)[0])
     order = [0, 1] if lengths[0] == 3 else [1, 0]
     assert torch.equal(tokens[..., 1:], encoded[order][..., 1:])  # ... characters kept
-
-
-def test_rare_word_dropout_hides_rare_words_far_more_often_than_frequent_ones() -> None:
-    frequent, rare = VOCAB.encode(["的"])[0], VOCAB.encode(["讲话"])[0]
-    # 200 sentences: "的" 3 times in each (600 in all), "讲话" in one only; rows carry characters too.
-    sentences = [[[frequent, 7, 7]] * 3 + ([[rare, 8, 8]] if i == 0 else []) for i in range(200)]
-    split = EncodedSplit(sentences, [np.zeros(len(s), dtype=np.int64) for s in sentences], [[]] * 200)
-    assert word_counts(split)[[frequent, rare]].tolist() == [600, 1]
-    config = TrainConfig(batch_size=200, rare_word_dropout=1.0)  # p = 1/(1+n): 1/2 for "讲话", 1/601 for "的"
-    batches = epoch_batches(split, config, seed=0, pad_id=0, unk_id=VOCAB.unk_id)
-    rare_hidden, frequent_hidden = 0, 0
-    for epoch in range(1, 201):
-        (tokens, _, _), = batches(epoch)
-        words = tokens[..., 0]
-        rare_hidden += int((tokens[..., 1] == 8).logical_and(words == VOCAB.unk_id).sum())
-        frequent_hidden += int((tokens[..., 1] == 7).logical_and(words == VOCAB.unk_id).sum())
-    assert 70 <= rare_hidden <= 130  # about half of 200 epochs
-    assert frequent_hidden / (600 * 200) < 0.005  # about 1 in 601
 
 
 @pytest.fixture(scope="module", params=[TAGGERS[0], CHAR_TAGGER, TAGGERS[-1]], ids=_tagger_id)

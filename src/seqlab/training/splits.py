@@ -36,12 +36,6 @@ def bucketed_epochs(lengths: list[int], config: TrainConfig, seed: int,
     return batches
 
 
-def word_counts(split: EncodedSplit) -> np.ndarray:
-    """How often each token id occurs in ``split`` (the word column, for rows of features), indexed by id."""
-    columns = [np.asarray(sequence) for sequence in split.sequences]
-    return np.bincount(np.concatenate([ids if ids.ndim == 1 else ids[:, 0] for ids in columns]))
-
-
 def epoch_batches(split: EncodedSplit, config: TrainConfig, seed: int, pad_id: int,
                   unk_id: int) -> Callable[[int], list[Batch]]:
     """A function giving each epoch its own seeded, length-bucketed batches of (tokens, lengths, targets).
@@ -49,21 +43,13 @@ def epoch_batches(split: EncodedSplit, config: TrainConfig, seed: int, pad_id: i
     With ``token_dropout`` > 0, that share of real tokens is replaced by ``<unk>`` in each epoch's
     batches: a regulariser that keeps the model from leaning on any single token (for a model that
     reads characters too, only the word id is dropped, so it learns to tag from the characters).
-    With ``rare_word_dropout`` = a > 0, a token seen n times in ``split`` is also replaced with
-    probability a / (a + n) (Kiperwasser & Goldberg 2016): the rare words, the ones most like the
-    words a model meets only after training, are the ones it learns to read without their id.
     """
-    counts = word_counts(split) if config.rare_word_dropout > 0 else None
 
     def batch(indices: list[int], noise: np.random.Generator) -> Batch:
         tokens, lens = pad_batch([split.sequences[i] for i in indices], pad_id)
-        if config.token_dropout > 0 or counts is not None:
+        if config.token_dropout > 0:
             words = tokens if tokens.ndim == 2 else tokens[..., 0]  # (B, T) view
-            share = np.full(words.shape, config.token_dropout)
-            if counts is not None:
-                rare = config.rare_word_dropout / (config.rare_word_dropout + counts[words])
-                share = 1 - (1 - share) * (1 - rare)  # dropped by either
-            dropped = (noise.random(words.shape) < share) & (words != pad_id)
+            dropped = (noise.random(words.shape) < config.token_dropout) & (words != pad_id)
             words[dropped] = unk_id
         return torch.from_numpy(tokens), torch.from_numpy(lens), torch.from_numpy(split.targets(indices))
 
