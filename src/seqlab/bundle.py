@@ -15,6 +15,7 @@ from typing import Any
 from seqlab.checkpoint import ModelSpec, load_checkpoint
 from seqlab.config import GENERATIVE, DecodeConfig
 from seqlab.inference.bundle import BUNDLE_VOCAB, CHECKSUMS, CONDITION_FILE, ENCODER_FILE, ENCODER_FILES, MODEL_FILES
+from seqlab.inference.crf import METADATA_KEY
 from seqlab.io import atomic_path, read_json, sha256_file, write_json, write_text
 from seqlab.paths import Layout
 from seqlab.text.vocab import CHARS_FILE, PAIRS_FILE, TARGETS_FILE, TOKENS_FILE
@@ -30,8 +31,9 @@ def _percent(value: float) -> str:
 
 
 def _run_line(run: str, model: dict[str, Any], parameters: int) -> str:
+    crf = ", CRF output layer" if model.get("crf") else ""
     return (f"`{run}` ({model['cell']}, {'bidirectional' if model['bidirectional'] else 'unidirectional'},\n"
-            f"  {model['layers']} layer(s), hidden {model['hidden']}, {parameters:,} parameters)")
+            f"  {model['layers']} layer(s), hidden {model['hidden']}{crf}, {parameters:,} parameters)")
 
 
 def _written(config: dict[str, Any]) -> str:
@@ -278,10 +280,14 @@ def _graph_config(spec: ModelSpec) -> dict[str, Any]:
                 "outputs": {"logits": "float32 [batch, 1, target_vocab]", "next_state": STATE,
                             "attention": "float32 [batch, 1, source_time]"}}
     if spec.structure not in GENERATIVE:
-        return {"tag_scheme": spec.tag_scheme,
-                "inputs": {"tokens": _tokens_input(spec.model), "lengths": "int64 [batch]"},
-                "outputs": {"logits": "float32 [batch, time, labels]" if spec.structure == "tag"
-                            else "float32 [batch, labels]"}}
+        graph: dict[str, Any] = {
+            "tag_scheme": spec.tag_scheme, "inputs": {"tokens": _tokens_input(spec.model), "lengths": "int64 [batch]"},
+            "outputs": {"logits": "float32 [batch, time, labels]" if spec.structure == "tag"
+                        else "float32 [batch, labels]"}}
+        if spec.model.get("crf"):
+            graph["decoding"] = (f"linear-chain CRF: the logits are emissions, decoded by Viterbi with the transition "
+                                 f"scores in each ONNX file's metadata (key '{METADATA_KEY}', JSON)")
+        return graph
     model = spec.build()  # the state's shape comes from the model itself, never a second formula
     graphs: dict[str, Any] = {
         "inputs": {"tokens": "int64 [batch, time]", "state": STATE},
