@@ -58,6 +58,19 @@ def test_viterbi_marginals_and_likelihood_match_brute_force(steps: int) -> None:
         assert table.log_likelihood(emissions, np.array(path)) == pytest.approx(expected, abs=1e-9)
 
 
+def test_batched_viterbi_gives_each_sentence_its_own_best_path() -> None:
+    table = _random_transitions(7)
+    rng = np.random.default_rng(8)
+    sentences = [rng.normal(size=(n, TAGS)) * 2 for n in (5, 1, 3, 5)]
+    padded = np.full((4, 5, TAGS), 50.0)  # padding scores that would win every step if they were read
+    for row, emissions in enumerate(sentences):
+        padded[row, : len(emissions)] = emissions
+    paths = table.best_paths(padded, np.array([len(e) for e in sentences]))
+    for path, emissions in zip(paths, sentences, strict=True):
+        scores = _path_scores(table, emissions)
+        assert tuple(path) == max(scores, key=scores.get)
+
+
 def test_strong_transitions_overrule_per_position_scores() -> None:
     # Tag 1 may not follow tag 0: a per-position argmax says [0, 1], the CRF must not.
     forbidden = np.zeros((2, 2))

@@ -39,20 +39,29 @@ class TagTransitions:
                              f"start {self.start.shape}, end {self.end.shape}")
 
     def best_path(self, emissions: np.ndarray) -> np.ndarray:
-        """The highest-scoring tag sequence (T,) for ``emissions`` (T, K) (Viterbi)."""
+        """The highest-scoring tag sequence (T,) for one sentence's ``emissions`` (T, K) (Viterbi)."""
+        return self.best_paths(emissions[None], np.array([len(emissions)]))[0]
+
+    def best_paths(self, emissions: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+        """The best tag sequence of each sentence of a padded batch: ``emissions`` (B, T, K), ``lengths`` (B,);
+        one pass over the time steps for the whole batch (Viterbi), each path cut to its sentence."""
         emissions = emissions.astype(np.float64)
-        steps = len(emissions)
-        score = self.start + emissions[0]  # (K,): best score of a path ending in each tag
-        back = np.zeros((steps, len(self.start)), dtype=np.int64)
+        batch, steps, tags = emissions.shape
+        keep = np.broadcast_to(np.arange(tags), (batch, tags))  # the back-pointer of a finished sentence
+        score = self.start + emissions[:, 0]  # (B, K): best score of a path ending in each tag
+        back = np.empty((steps, batch, tags), dtype=np.int64)
         for t in range(1, steps):
-            candidates = score[:, None] + self.transitions  # (K previous, K next)
-            back[t] = candidates.argmax(axis=0)
-            score = candidates.max(axis=0) + emissions[t]
-        path = np.empty(steps, dtype=np.int64)
-        path[-1] = int((score + self.end).argmax())
+            candidates = score[:, :, None] + self.transitions  # (B, K previous, K next)
+            best = candidates.argmax(axis=1)  # (B, K)
+            step = np.take_along_axis(candidates, best[:, None, :], axis=1)[:, 0] + emissions[:, t]
+            live = (t < lengths)[:, None]  # (B, 1): a finished sentence keeps its score and its tag
+            score, back[t] = np.where(live, step, score), np.where(live, best, keep)
+        paths = np.empty((batch, steps), dtype=np.int64)
+        paths[:, -1] = (score + self.end).argmax(axis=1)
+        rows = np.arange(batch)
         for t in range(steps - 1, 0, -1):
-            path[t - 1] = back[t, path[t]]
-        return path
+            paths[:, t - 1] = back[t, rows, paths[:, t]]
+        return [paths[row, :length] for row, length in enumerate(lengths)]
 
     def _forward_backward(self, emissions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log forward (alpha) and backward (beta) scores, each (T, K)."""
