@@ -63,14 +63,19 @@ class TagTransitions:
             paths[:, t - 1] = back[t, rows, paths[:, t]]
         return [paths[row, :length] for row, length in enumerate(lengths)]
 
+    def _forward(self, emissions: np.ndarray) -> np.ndarray:
+        """Log forward scores (alpha, (T, K)): the log-sum of the scores of every path prefix ending in each tag."""
+        alpha = np.empty_like(emissions)
+        alpha[0] = self.start + emissions[0]
+        for t in range(1, len(emissions)):
+            alpha[t] = _logsumexp(alpha[t - 1][:, None] + self.transitions, axis=0) + emissions[t]
+        return alpha
+
     def _forward_backward(self, emissions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log forward (alpha) and backward (beta) scores, each (T, K)."""
         steps = len(emissions)
-        alpha = np.empty_like(emissions)
+        alpha = self._forward(emissions)
         beta = np.empty_like(emissions)
-        alpha[0] = self.start + emissions[0]
-        for t in range(1, steps):
-            alpha[t] = _logsumexp(alpha[t - 1][:, None] + self.transitions, axis=0) + emissions[t]
         beta[-1] = self.end
         for t in range(steps - 2, -1, -1):
             beta[t] = _logsumexp(self.transitions + (emissions[t + 1] + beta[t + 1])[None, :], axis=1)
@@ -85,7 +90,7 @@ class TagTransitions:
     def log_likelihood(self, emissions: np.ndarray, tags: np.ndarray) -> float:
         """log P(``tags`` | sentence) for ``emissions`` (T, K) and gold ``tags`` (T,)."""
         emissions = emissions.astype(np.float64)
-        alpha, _ = self._forward_backward(emissions)
+        alpha = self._forward(emissions)
         log_partition = float(_logsumexp(alpha[-1] + self.end, axis=0))
         score = (self.start[tags[0]] + emissions[np.arange(len(tags)), tags].sum()
                  + self.transitions[tags[:-1], tags[1:]].sum() + self.end[tags[-1]])
