@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from seqlab.bundle import _graph_config, _run_line
+from seqlab.checkpoint import ModelSpec
 from seqlab.config import ConfigError, ModelConfig, load_params
 from seqlab.evaluation.quality import split_quality
 from seqlab.export.onnx_export import export_model
 from seqlab.export.quantize import convert_fp16, quantize_int8
 from seqlab.inference.backends import OrtBackend, batched_outputs
-from seqlab.inference.crf import TagTransitions, tag_ids
+from seqlab.inference.crf import METADATA_KEY, TagTransitions, tag_ids
 from seqlab.inference.sessions import create_session
 from seqlab.inference.torch_models import TorchBackend
 from seqlab.models.registry import build_model
@@ -151,3 +153,12 @@ def test_a_crf_on_a_classifier_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text(params.replace(marker, marker + "crf: true, "), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"runs.sentiment-bigru.model.crf: a CRF output layer is for taggers"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_a_crf_bundle_config_and_model_card_say_how_it_decodes() -> None:
+    spec = ModelSpec("tag", "pos", "pos-crf", CRF_TAGGER.model_dump(), {"vocab_size": len(VOCAB), "num_classes": TAGS},
+                     ["a", "b", "c"], "char", 50)
+    assert METADATA_KEY in _graph_config(spec)["decoding"]
+    assert "CRF output layer" in _run_line("pos-crf", spec.model, 1000)
+    plain = ModelSpec(**{**spec.__dict__, "model": CRF_TAGGER.model_copy(update={"crf": False}).model_dump()})
+    assert "decoding" not in _graph_config(plain) and "CRF" not in _run_line("pos", plain.model, 1000)
