@@ -18,11 +18,6 @@ METADATA_KEY = "seqlab.crf"
 """Key of the transition scores (JSON) in an ONNX model's metadata."""
 
 
-def _logsumexp(values: np.ndarray, axis: int) -> np.ndarray:
-    top = values.max(axis=axis, keepdims=True)
-    return (top + np.log(np.exp(values - top).sum(axis=axis, keepdims=True))).squeeze(axis)
-
-
 @dataclass(frozen=True)
 class TagTransitions:
     """Scores of a linear-chain CRF: ``transitions[i, j]`` for tag j right after tag i, ``start[j]`` for a
@@ -68,7 +63,7 @@ class TagTransitions:
         alpha = np.empty_like(emissions)
         alpha[0] = self.start + emissions[0]
         for t in range(1, len(emissions)):
-            alpha[t] = _logsumexp(alpha[t - 1][:, None] + self.transitions, axis=0) + emissions[t]
+            alpha[t] = np.logaddexp.reduce(alpha[t - 1][:, None] + self.transitions, axis=0) + emissions[t]
         return alpha
 
     def _forward_backward(self, emissions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,20 +73,20 @@ class TagTransitions:
         beta = np.empty_like(emissions)
         beta[-1] = self.end
         for t in range(steps - 2, -1, -1):
-            beta[t] = _logsumexp(self.transitions + (emissions[t + 1] + beta[t + 1])[None, :], axis=1)
+            beta[t] = np.logaddexp.reduce(self.transitions + (emissions[t + 1] + beta[t + 1])[None, :], axis=1)
         return alpha, beta
 
     def marginals(self, emissions: np.ndarray) -> np.ndarray:
         """P(tag at t = k | sentence) for ``emissions`` (T, K): rows sum to 1."""
         alpha, beta = self._forward_backward(emissions.astype(np.float64))
         joint = alpha + beta  # (T, K): log of the total score of the paths through (t, k)
-        return np.exp(joint - _logsumexp(joint, axis=1)[:, None])
+        return np.exp(joint - np.logaddexp.reduce(joint, axis=1)[:, None])
 
     def log_likelihood(self, emissions: np.ndarray, tags: np.ndarray) -> float:
         """log P(``tags`` | sentence) for ``emissions`` (T, K) and gold ``tags`` (T,)."""
         emissions = emissions.astype(np.float64)
         alpha = self._forward(emissions)
-        log_partition = float(_logsumexp(alpha[-1] + self.end, axis=0))
+        log_partition = float(np.logaddexp.reduce(alpha[-1] + self.end, axis=0))
         score = (self.start[tags[0]] + emissions[np.arange(len(tags)), tags].sum()
                  + self.transitions[tags[:-1], tags[1:]].sum() + self.end[tags[-1]])
         return float(score) - log_partition
