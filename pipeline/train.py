@@ -1,8 +1,9 @@
 """Stage train@<run>: train one model variant, checkpoint each epoch, record it in MLflow.
 
-With `distributed.processes` above 1 in params.yaml the stage starts itself again under torchrun with that
-many processes (DistributedDataParallel over gloo); `torchrun --nproc_per_node N pipeline/train.py <run>`
-does the same by hand. Only rank 0 logs to MLflow and writes checkpoints and metrics.
+It trains on a CUDA GPU when torch sees one and on the CPU otherwise (`distributed.device`). With
+`distributed.processes` above 1 in params.yaml the stage starts itself again under torchrun with that many
+processes (DistributedDataParallel: nccl between GPUs, gloo on the CPU); `torchrun --nproc_per_node N
+pipeline/train.py <run>` does the same by hand. Only rank 0 logs to MLflow and writes checkpoints and metrics.
 """
 
 import logging
@@ -28,15 +29,16 @@ def main(run: str) -> None:
         if code:
             sys.exit(code)
         return
-    processes = distributed.join()
+    processes = distributed.join(params.distributed.device)
     try:
         config = params.run(run)
-        if processes.distributed:
-            logging.getLogger(__name__).info("training %s on %d processes (DDP over %s)", run, processes.world,
-                                             distributed.BACKEND)
+        logging.getLogger(__name__).info("training %s on %s%s", run, distributed.describe(processes.device),
+                                         f", {processes.world} processes (DDP over {processes.backend})"
+                                         if processes.distributed else "")
         tracker: Tracker = NullTracker()
         if processes.main:
-            tags = {**provenance_tags(layout.root), "processes": str(processes.world)}
+            tags = {**provenance_tags(layout.root), "processes": str(processes.world),
+                    "device": distributed.describe(processes.device)}
             tracker = MlflowTracker.in_workspace(layout.root, f"seqlab-{config.task}", run, tags=tags)
         task = params.task(config.task)
         folders = (layout.tokenized(config.task), layout.vocab(config.task), layout.train_dir(run))

@@ -276,8 +276,10 @@ class StudyConfig(_Strict):
 
 
 class DistributedConfig(_Strict):
-    """How many processes a train stage runs on (torchrun, DistributedDataParallel)."""
+    """Where a train stage computes: the device, and how many processes (torchrun, DistributedDataParallel)."""
 
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: a CUDA GPU when torch sees one (one per process), the CPU otherwise")
     processes: int = Field(1, ge=1, description="above 1: the train stage starts itself under torchrun with "
                                                 "this many processes; batch_size stays the global batch")
 
@@ -423,11 +425,23 @@ class Params(_Strict):
         return self.runs[name]
 
 
+def _refuse_aliases(path: Path, text: str) -> None:
+    """A ConfigError at the first YAML alias (``*name``): `dvc exp run -S` (and so `make sweep` and the GPU
+    profile) silently leaves a value reached through an alias unchanged, so a sweep would train the same
+    model under every name."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(f"{path}:{event.start_mark.line + 1}: YAML alias '*{event.anchor}': write the values "
+                              "out instead (`dvc exp run -S` silently ignores a value set through an alias)")
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and check params.yaml; every problem is reported with the file and the key."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        _refuse_aliases(path, text)
+        raw = yaml.safe_load(text)
     except FileNotFoundError as err:
         raise ConfigError(f"{path}: file not found") from err
     except yaml.YAMLError as err:

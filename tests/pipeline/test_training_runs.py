@@ -97,11 +97,11 @@ def test_two_processes_reach_what_one_reaches_with_the_same_global_batch(copy: P
     one, one_curve = _outcome(copy, CLASSIFIER)
     params_path = copy / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
-    params["distributed"] = {"processes": 2}
+    params["distributed"]["processes"] = 2
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     two_run = _repro(run, copy, stage=f"train@{CLASSIFIER}")
     two, two_curve = _outcome(copy, CLASSIFIER)
-    assert "on 2 processes" in two_run.stdout + two_run.stderr
+    assert "on cpu, 2 processes (DDP over gloo)" in two_run.stdout + two_run.stderr
     assert two["steps"] == one["steps"]  # the same batches: each process took half of every one
     # Stated tolerance: the processes sum their shares in another order, and a batch that does not split
     # evenly weighs its halves equally, so the figures agree closely but not to the last bit.

@@ -45,6 +45,15 @@ def test_wrong_type_is_named(tmp_path: Path, repo: Path) -> None:
         load_params(_write(tmp_path, data))
 
 
+def test_a_yaml_alias_is_refused_with_its_line(tmp_path: Path, repo: Path) -> None:
+    # Guards: a shared `train: *anchor` that `dvc exp run -S` (make sweep) silently leaves unchanged.
+    path = tmp_path / "params.yaml"
+    text = (repo / "params.yaml").read_text(encoding="utf-8").replace("runs:\n", "shared: &shared {lr: 0.1}\nruns:\n")
+    path.write_text(text.replace("seed: 1234\n", "seed: 1234\nagain: *shared\n"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"params\.yaml:4: YAML alias '\*shared'"):
+        load_params(path)
+
+
 def test_run_of_unknown_task_is_an_error(tmp_path: Path, repo: Path) -> None:
     # Guards: a run pointing at a task that does not exist.
     data, run = _base(repo)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from seqlab.config import TrainConfig
+from seqlab.config import ConfigError, TrainConfig
 from seqlab.serving.process import free_port
-from seqlab.training.distributed import SINGLE, Processes
+from seqlab.training.distributed import CPU, SINGLE, Processes, training_device
 from seqlab.training.loop import fit
 from seqlab.training.tracking import NullTracker
 
@@ -66,3 +67,27 @@ def test_a_batch_is_split_without_overlap_and_a_tiny_one_goes_whole() -> None:
     assert all(share[2] is True and torch.equal(share[1], share[0] * 2) for share in shares)
     assert Processes(1, 3).shard((torch.arange(2), False))[0].tolist() == [0, 1]
     assert SINGLE.shard(batch) == batch
+
+
+def test_the_training_device_is_a_gpu_only_when_torch_sees_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Guards: auto picking a GPU that is not there, cuda falling back to the CPU in silence, and two processes
+    # sharing one GPU or asking for one that does not exist.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert training_device("auto") == training_device("cpu") == CPU
+    with pytest.raises(ConfigError, match="distributed.device is 'cuda', but torch sees no CUDA GPU"):
+        training_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert training_device("auto", 1) == torch.device("cuda", 1)
+    assert training_device("cpu", 1) == CPU
+    with pytest.raises(ConfigError, match="process 2 needs GPU 2, but torch sees 2"):
+        training_device("cuda", 2)
+    assert Processes(device=torch.device("cuda", 0)).backend == "nccl" and SINGLE.backend == "gloo"
+
+
+def test_a_share_lands_on_the_process_device() -> None:
+    # Guards: batches left on the CPU while the model sits on another device ("meta" stands in for a GPU here).
+    meta = Processes(0, 2, torch.device("meta"))
+    share = meta.shard((torch.arange(4), torch.ones(4, 2), 7))
+    assert [part.device.type for part in share[:2]] == ["meta", "meta"] and share[0].shape == (2,)
+    assert share[2] == 7

@@ -17,16 +17,18 @@ from seqlab.models.tagger import SequenceTagger
 
 
 class TorchBackend:
-    """A torch module run in eval mode without gradients."""
+    """A torch module run in eval mode without gradients, on whatever device its weights are."""
 
     def __init__(self, model: nn.Module, name: str = "torch") -> None:
         self.model = model.eval()
         self.name = name
+        self.device = next(model.parameters()).device
         self.transitions = model.transitions() if isinstance(model, SequenceTagger) else None
 
     def logits(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return self.model(torch.from_numpy(tokens), torch.from_numpy(lengths)).numpy()
+            inputs = (torch.from_numpy(array).to(self.device) for array in (tokens, lengths))
+            return self.model(*inputs).cpu().numpy()
 
 
 class TorchSeq2Seq:

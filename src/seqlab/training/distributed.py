@@ -3,7 +3,8 @@
 Every process builds the same model from the same seed and walks the same batches; each takes its share
 of every batch (so the global batch is the configured ``batch_size`` whatever the number of processes),
 DDP averages the gradients, and all processes stay in step. Only the first process (rank 0) logs and
-writes checkpoints. Training runs on the CPU, so the processes talk over gloo.
+writes checkpoints. Each process computes on the device ``distributed.device`` names: its own GPU
+(``cuda:<local rank>``, the processes talking over nccl) or the CPU (over gloo).
 """
 
 from __future__ import annotations
@@ -21,15 +22,19 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-BACKEND = "gloo"
+from seqlab.config import ConfigError
+
+CPU = torch.device("cpu")
 
 
 @dataclass(frozen=True)
 class Processes:
-    """This process's place among the training processes: rank 0 of 1 when not distributed."""
+    """This process's place among the training processes (rank 0 of 1 when not distributed) and the device it
+    computes on."""
 
     rank: int = 0
     world: int = 1
+    device: torch.device = CPU
 
     @property
     def main(self) -> bool:
@@ -40,22 +45,29 @@ class Processes:
     def distributed(self) -> bool:
         return self.world > 1
 
+    @property
+    def backend(self) -> str:
+        """The collective-communication library between the processes: nccl between GPUs, gloo on the CPU."""
+        return "nccl" if self.device.type == "cuda" else "gloo"
+
     def shard(self, batch: Sequence[Any]) -> tuple[Any, ...]:
-        """This process's share of a batch: every tensor split along its first (batch) axis, other items kept.
-        A batch smaller than the number of processes goes whole to each (their averaged gradient is its own)."""
-        if not self.distributed:
-            return tuple(batch)
-        items = next(len(part) for part in batch if isinstance(part, torch.Tensor))
-        if items < self.world:
-            return tuple(batch)
-        return tuple(torch.tensor_split(part, self.world)[self.rank] if isinstance(part, torch.Tensor) else part
-                     for part in batch)
+        """This process's share of a batch, on its device: every tensor split along its first (batch) axis,
+        other items kept. A batch smaller than the number of processes goes whole to each (their averaged
+        gradient is its own)."""
+        parts = tuple(batch)
+        if self.distributed:
+            items = next(len(part) for part in parts if isinstance(part, torch.Tensor))
+            if items >= self.world:
+                parts = tuple(torch.tensor_split(part, self.world)[self.rank] if isinstance(part, torch.Tensor)
+                              else part for part in parts)
+        return tuple(part.to(self.device, non_blocking=True) if isinstance(part, torch.Tensor) else part
+                     for part in parts)
 
     def any(self, flag: bool) -> bool:
         """True on every process when ``flag`` is true on any (so all stop together)."""
         if not self.distributed:
             return flag
-        value = torch.tensor([int(flag)])
+        value = torch.tensor([int(flag)], device=self.device)
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item())
 
@@ -98,22 +110,49 @@ def training_step(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Te
     """What computes a batch's loss: the loss module itself, or under several processes its DDP wrapper."""
     step = LossModule(model, loss_fn)
     if processes.distributed:
-        return nn.parallel.DistributedDataParallel(step)
+        on_gpu = processes.device.type == "cuda"
+        return nn.parallel.DistributedDataParallel(step, device_ids=[processes.device] if on_gpu else None)
     return step
 
 
-def join() -> Processes:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1), splitting this machine's cores
-    among the processes; a single process otherwise."""
+def training_device(choice: str, local_rank: int = 0) -> torch.device:
+    """The device a training process computes on: ``cpu``; ``cuda``, the GPU numbered ``local_rank`` (a
+    ConfigError when torch sees no such GPU); or ``auto``, that GPU when torch sees one and the CPU otherwise."""
+    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+        return CPU
+    if not torch.cuda.is_available():
+        raise ConfigError("distributed.device is 'cuda', but torch sees no CUDA GPU (a CPU build of torch, or no "
+                          "driver): set it to auto or cpu in params.yaml")
+    if local_rank >= torch.cuda.device_count():
+        raise ConfigError(f"training process {local_rank} needs GPU {local_rank}, but torch sees "
+                          f"{torch.cuda.device_count()}: start at most that many processes (distributed.processes)")
+    torch.backends.cuda.matmul.fp32_precision = "tf32"  # TF32 products on GPUs that have them (CUDA only)
+    return torch.device("cuda", local_rank)
+
+
+def describe(device: torch.device) -> str:
+    """A device as a person reads it: ``cpu``, or ``cuda:0 (NVIDIA H200)``."""
+    return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
+
+
+def join(device: str = "cpu") -> Processes:
+    """This process's place and device (``device`` as in :func:`training_device`). Started by torchrun
+    (WORLD_SIZE > 1) it joins the process group, over nccl between GPUs (one per process) or gloo on the CPU,
+    where this machine's cores are split among the processes."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    place = training_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     if world == 1:
-        return SINGLE
-    dist.init_process_group(BACKEND)
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
-    if dist.get_rank() != 0:  # one process tells the story
+        return Processes(device=place)
+    if place.type == "cuda":
+        torch.cuda.set_device(place)
+    processes = Processes(int(os.environ["RANK"]), world, place)
+    dist.init_process_group(processes.backend)
+    if place.type == "cpu":
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    if processes.rank != 0:  # one process tells the story
         logging.getLogger("seqlab").setLevel(logging.WARNING)
-    return Processes(dist.get_rank(), dist.get_world_size())
+    return processes
 
 
 def leave() -> None:

@@ -85,9 +85,11 @@ def fit(
     model already holds that epoch's weights) continues after that epoch: the same schedule, history, best
     score, elapsed time and random state, so the run ends as an uninterrupted one would.
 
-    Under several ``processes`` (torchrun), each takes its share of every batch through DDP and only rank 0
-    calls ``on_epoch_end``; stopping (patience, budget, a non-finite loss) is decided for all together.
+    The model moves to ``processes.device`` (the CPU, or a GPU) and every batch with it. Under several
+    ``processes`` (torchrun), each takes its share of every batch through DDP and only rank 0 calls
+    ``on_epoch_end``; stopping (patience, budget, a non-finite loss) is decided for all together.
     """
+    model.to(processes.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max" if higher_is_better else "min", factor=config.lr_decay, patience=0)
