@@ -14,7 +14,7 @@ SWEEP_HIDDEN ?= 64,128
 SWEEP_JOBS ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser repro sweep test .test-pipeline .test-rest test-e2e test-unit bench export serve ui clean lock
+.PHONY: setup browser repro repro-gpu sweep test .test-pipeline .test-rest test-e2e test-unit bench export serve ui clean lock
 
 setup: $(STAMP) ## Create .venv from the pinned requirements (idempotent)
 
@@ -35,6 +35,9 @@ browser: ## Install Debian's Chromium for the browser test of the playground pag
 
 repro: setup ## Run the whole pipeline on the default data (dvc repro, logged to reports/repro.log)
 	$(RUN) seqlab repro
+
+repro-gpu: setup ## Run the pipeline with the GPU profile (profiles/gpu.yaml) as a DVC experiment, on one CUDA GPU
+	$(RUN) seqlab repro --profile gpu
 
 sweep: setup ## Queue SWEEP_CELLS x SWEEP_HIDDEN of SWEEP_RUN as DVC experiments and start SWEEP_JOBS workers
 	$(RUN) dvc exp run --queue -S 'runs.$(SWEEP_RUN).model.cell=$(SWEEP_CELLS)' \

@@ -157,15 +157,25 @@ def serve(
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def repro(context: typer.Context) -> None:
+@_friendly
+def repro(
+    context: typer.Context,
+    profile: Annotated[str | None, typer.Option(help="Run with profiles/PROFILE.yaml's values (e.g. gpu) as a DVC "
+                                                     "experiment: `dvc exp run -S key=value ...`.")] = None,
+) -> None:
     """Run `dvc repro` (any extra arguments are passed on) and keep its output, with the seconds since the
     start on every line, in reports/repro.log: `make bench` reads each stage's wall time from it."""
     from seqlab.bench.stages import run_logged
     from seqlab.paths import Layout, repo_root
+    from seqlab.profiles import profile_overrides, profile_path
 
     layout = Layout(repo_root())
+    command = ["dvc", "repro"]
+    if profile is not None:
+        command = ["dvc", "exp", "run", *profile_overrides(layout.root / "params.yaml",
+                                                           profile_path(layout.root, profile))]
     layout.reports.mkdir(exist_ok=True)
-    raise typer.Exit(run_logged(["dvc", "repro", *context.args], layout.root, layout.repro_log))
+    raise typer.Exit(run_logged([*command, *context.args], layout.root, layout.repro_log))
 
 
 @app.command()

@@ -446,11 +446,16 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ConfigError(f"{path}: file not found") from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    return parse_params(raw or {}, str(path))
+
+
+def parse_params(raw: dict, source: str) -> Params:
+    """Check params already read (from ``source``, named in each error with the key)."""
     try:
-        return Params.model_validate(raw or {})
+        return Params.model_validate(raw)
     except ValidationError as err:
         problems = []
         for issue in err.errors():
             key = ".".join(str(part) for part in issue["loc"]) or "(top level)"
-            problems.append(f"{path}: {key}: {issue['msg']}")
+            problems.append(f"{source}: {key}: {issue['msg']}")
         raise ConfigError("\n".join(problems)) from err
