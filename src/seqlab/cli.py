@@ -166,14 +166,21 @@ def repro(
     """Run `dvc repro` (any extra arguments are passed on) and keep its output, with the seconds since the
     start on every line, in reports/repro.log: `make bench` reads each stage's wall time from it."""
     from seqlab.bench.stages import run_logged
+    from seqlab.config import ConfigError
     from seqlab.paths import Layout, repo_root
     from seqlab.profiles import profile_overrides, profile_path
 
     layout = Layout(repo_root())
     command = ["dvc", "repro"]
     if profile is not None:
-        command = ["dvc", "exp", "run", *profile_overrides(layout.root / "params.yaml",
-                                                           profile_path(layout.root, profile))]
+        params, overrides = profile_overrides(layout.root / "params.yaml", profile_path(layout.root, profile))
+        if params.distributed.device == "cuda":  # no GPU: say so now, not after the data stages
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ConfigError(f"profile '{profile}' trains on a CUDA GPU (distributed.device: cuda), but torch "
+                                  "sees none here (a CPU build of torch, or no driver): run `make repro` instead")
+        command = ["dvc", "exp", "run", *overrides]
     layout.reports.mkdir(exist_ok=True)
     raise typer.Exit(run_logged([*command, *context.args], layout.root, layout.repro_log))
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from seqlab.config import ConfigError, load_params, parse_params
+from seqlab.config import ConfigError, Params, load_params, parse_params
 
 PROFILES_DIR = "profiles"
 
@@ -54,10 +54,10 @@ def _set(tree: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
     tree[keys[-1]] = value
 
 
-def profile_overrides(params_path: Path, profile: Path) -> list[str]:
-    """The ``dvc exp run`` arguments that apply ``profile`` to ``params_path``: ``-S key=value`` per value (``+key``
-    for a key params.yaml does not write out yet). A ConfigError, naming the profile and the key, when
-    params.yaml with those values would not load."""
+def profile_overrides(params_path: Path, profile: Path) -> tuple[Params, list[str]]:
+    """The params ``profile`` makes of ``params_path``, and the ``dvc exp run`` arguments that apply it: ``-S
+    key=value`` per value (``+key`` for a key params.yaml does not write out yet). A ConfigError, naming the
+    profile and the key, when params.yaml with those values would not load."""
     load_params(params_path)  # its own problems first, named as its own
     params = yaml.safe_load(params_path.read_text(encoding="utf-8"))
     values = yaml.safe_load(profile.read_text(encoding="utf-8"))
@@ -69,5 +69,4 @@ def profile_overrides(params_path: Path, profile: Path) -> list[str]:
         added = "" if _has(params, keys) else "+"
         _set(merged, keys, value)
         arguments += ["-S", f"{added}{'.'.join(keys)}={json.dumps(value)}"]
-    parse_params(merged, f"{params_path} with {profile}")
-    return arguments
+    return parse_params(merged, f"{params_path} with {profile}"), arguments

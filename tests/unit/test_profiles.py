@@ -31,7 +31,7 @@ def test_dvc_applies_every_value_of_the_gpu_profile(tmp_path: Path, repo: Path) 
     # not write out yet, a string), so the experiment would train the CPU models under the GPU name.
     _git_dvc_repo(tmp_path, repo / "params.yaml")
     profile = profile_path(repo, "gpu")
-    arguments = profile_overrides(tmp_path / "params.yaml", profile)
+    params, arguments = profile_overrides(tmp_path / "params.yaml", profile)
     subprocess.run([DVC, "exp", "run", *arguments], cwd=tmp_path, check=True, capture_output=True)
     applied = load_params(tmp_path / "seen.yaml")
     expected = yaml.safe_load(profile.read_text(encoding="utf-8"))
@@ -42,6 +42,7 @@ def test_dvc_applies_every_value_of_the_gpu_profile(tmp_path: Path, repo: Path) 
             assert {key: got[key] for key in values} == values, (run, section)
     shipped = load_params(repo / "params.yaml")
     assert applied.runs["sentiment-gru"] == shipped.runs["sentiment-gru"]  # what the profile leaves alone
+    assert applied == params  # what seqlab checked is what DVC ran
 
 
 def test_a_misspelt_profile_key_is_named_before_anything_runs(tmp_path: Path, repo: Path) -> None:
@@ -52,3 +53,17 @@ def test_a_misspelt_profile_key_is_named_before_anything_runs(tmp_path: Path, re
         profile_overrides(repo / "params.yaml", profile_path(tmp_path, "big"))
     with pytest.raises(ConfigError, match=r"no profile 'gpu2'.*\(profiles: big\)"):
         profile_path(tmp_path, "gpu2")
+
+
+def test_the_gpu_profile_stops_at_once_on_a_machine_without_a_gpu(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Guards: `make repro-gpu` on a CPU machine running the data stages first and failing only in a train stage.
+    import torch
+    from typer.testing import CliRunner
+
+    from seqlab.cli import app
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.chdir(repo)
+    result = CliRunner().invoke(app, ["repro", "--profile", "gpu"])
+    assert result.exit_code == 1
+    assert "profile 'gpu' trains on a CUDA GPU" in " ".join(result.output.split())
