@@ -14,7 +14,7 @@ SWEEP_HIDDEN ?= 64,128
 SWEEP_JOBS ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser repro repro-gpu sweep test .test-pipeline .test-rest test-e2e test-unit bench export serve ui clean lock
+.PHONY: setup browser repro repro-gpu sweep test .test-pipeline .test-rest test-e2e test-unit test-gpu bench export serve ui clean lock
 
 setup: $(STAMP) ## Create .venv from the pinned requirements (idempotent)
 
@@ -56,14 +56,17 @@ test: setup browser ## Run the test suite
 	$(RUN) pytest -m e2e --ignore=tests/serving --ignore=tests/bench
 
 .test-rest: setup
-	status=0; $(RUN) pytest -m "not e2e" || status=1; $(RUN) pytest -m e2e tests/serving tests/bench || status=1; \
+	status=0; $(RUN) pytest -m "not e2e and not gpu" || status=1; $(RUN) pytest -m e2e tests/serving tests/bench || status=1; \
 	  exit $$status
 
 test-e2e: setup ## Run only the end-to-end tests (the real pipeline on tiny params)
 	$(RUN) pytest -m e2e
 
 test-unit: setup ## Run only the tests that need no pipeline
-	$(RUN) pytest -m "not e2e"
+	$(RUN) pytest -m "not e2e and not gpu"
+
+test-gpu: setup ## On a machine with a CUDA GPU: cuDNN training, the CUDA provider and fp16, on tiny params
+	$(RUN) pytest -m gpu tests/gpu
 
 bench: setup ## Measure speed and cost on this machine: reports/bench.json and reports/bench.md (run after repro, export)
 	$(RUN) seqlab bench --bundles dist --out reports

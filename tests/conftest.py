@@ -97,6 +97,12 @@ def tiny_copy(root: Path) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def make_tiny_copy() -> Callable[[Path], Path]:
+    """:func:`tiny_copy`, for tests that need a tiny project of their own."""
+    return tiny_copy
+
+
 PIPELINES_VARIABLE = "SEQLAB_TEST_PIPELINES"
 """A folder shared by the pytest processes of `make test`: the first to ask builds the tiny pipelines there
 and the others wait for them and use them. Unset, each process builds its own under its temporary folder."""
