@@ -32,13 +32,13 @@ def main(run: str) -> None:
     processes = distributed.join(params.distributed.device)
     try:
         config = params.run(run)
-        logging.getLogger(__name__).info("training %s on %s%s", run, distributed.describe(processes.device),
+        device = distributed.describe(processes.device)
+        logging.getLogger(__name__).info("training %s on %s%s", run, device,
                                          f", {processes.world} processes (DDP over {processes.backend})"
                                          if processes.distributed else "")
         tracker: Tracker = NullTracker()
         if processes.main:
-            tags = {**provenance_tags(layout.root), "processes": str(processes.world),
-                    "device": distributed.describe(processes.device)}
+            tags = {**provenance_tags(layout.root), "processes": str(processes.world), "device": device}
             tracker = MlflowTracker.in_workspace(layout.root, f"seqlab-{config.task}", run, tags=tags)
         task = params.task(config.task)
         folders = (layout.tokenized(config.task), layout.vocab(config.task), layout.train_dir(run))

@@ -435,18 +435,23 @@ def _refuse_aliases(path: Path, text: str) -> None:
                               "out instead (`dvc exp run -S` silently ignores a value set through an alias)")
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and check params.yaml; every problem is reported with the file and the key."""
+def read_params(path: str | Path) -> dict:
+    """The mapping a params file (params.yaml, or a profile of it) holds, unchecked; a ConfigError naming the
+    file for a missing file, invalid YAML or a YAML alias."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
         _refuse_aliases(path, text)
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text) or {}
     except FileNotFoundError as err:
         raise ConfigError(f"{path}: file not found") from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    return parse_params(raw or {}, str(path))
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and check params.yaml; every problem is reported with the file and the key."""
+    return parse_params(read_params(path), str(path))
 
 
 def parse_params(raw: dict, source: str) -> Params:

@@ -15,9 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from seqlab.config import ConfigError, Params, load_params, parse_params
+from seqlab.config import ConfigError, Params, parse_params, read_params
 
 PROFILES_DIR = "profiles"
 
@@ -58,9 +56,9 @@ def profile_overrides(params_path: Path, profile: Path) -> tuple[Params, list[st
     """The params ``profile`` makes of ``params_path``, and the ``dvc exp run`` arguments that apply it: ``-S
     key=value`` per value (``+key`` for a key params.yaml does not write out yet). A ConfigError, naming the
     profile and the key, when params.yaml with those values would not load."""
-    load_params(params_path)  # its own problems first, named as its own
-    params = yaml.safe_load(params_path.read_text(encoding="utf-8"))
-    values = yaml.safe_load(profile.read_text(encoding="utf-8"))
+    params = read_params(params_path)
+    parse_params(params, str(params_path))  # its own problems first, named as its own
+    values = read_params(profile)
     if not isinstance(values, dict) or not values:
         raise ConfigError(f"{profile}: a profile is a mapping of params.yaml keys to their values")
     merged = copy.deepcopy(params)

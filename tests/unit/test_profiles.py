@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,26 +13,26 @@ import yaml
 from seqlab.config import ConfigError, load_params
 from seqlab.profiles import profile_overrides, profile_path
 
-DVC = str(Path(sys.executable).with_name("dvc"))
+Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def _git_dvc_repo(folder: Path, params: Path) -> None:
+def _git_dvc_repo(folder: Path, params: Path, run: Runner) -> None:
     """A git repository with DVC and one stage that depends on every param."""
     shutil.copy(params, folder / "params.yaml")
     (folder / "dvc.yaml").write_text("stages:\n  echo:\n    cmd: cp params.yaml seen.yaml\n"
                                      "    params: [distributed, runs]\n    outs: [seen.yaml]\n")
-    for command in (["git", "init", "-q"], [DVC, "init", "-q"], ["git", "add", "-A"],
+    for command in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
                     ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start"]):
-        subprocess.run(command, cwd=folder, check=True, capture_output=True)
+        run(command, folder)
 
 
-def test_dvc_applies_every_value_of_the_gpu_profile(tmp_path: Path, repo: Path) -> None:
+def test_dvc_applies_every_value_of_the_gpu_profile(tmp_path: Path, repo: Path, run: Runner) -> None:
     # Guards: settings DVC ignores or misreads (a value set through a YAML alias, a key params.yaml does
     # not write out yet, a string), so the experiment would train the CPU models under the GPU name.
-    _git_dvc_repo(tmp_path, repo / "params.yaml")
+    _git_dvc_repo(tmp_path, repo / "params.yaml", run)
     profile = profile_path(repo, "gpu")
     params, arguments = profile_overrides(tmp_path / "params.yaml", profile)
-    subprocess.run([DVC, "exp", "run", *arguments], cwd=tmp_path, check=True, capture_output=True)
+    run(["dvc", "exp", "run", *arguments], tmp_path)
     applied = load_params(tmp_path / "seen.yaml")
     expected = yaml.safe_load(profile.read_text(encoding="utf-8"))
     assert applied.distributed.device == expected["distributed"]["device"] == "cuda"

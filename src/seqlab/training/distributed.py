@@ -126,7 +126,6 @@ def training_device(choice: str, local_rank: int = 0) -> torch.device:
     if local_rank >= torch.cuda.device_count():
         raise ConfigError(f"training process {local_rank} needs GPU {local_rank}, but torch sees "
                           f"{torch.cuda.device_count()}: start at most that many processes (distributed.processes)")
-    torch.backends.cuda.matmul.fp32_precision = "tf32"  # TF32 products on GPUs that have them (CUDA only)
     return torch.device("cuda", local_rank)
 
 
@@ -141,10 +140,11 @@ def join(device: str = "cpu") -> Processes:
     where this machine's cores are split among the processes."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     place = training_device(device, int(os.environ.get("LOCAL_RANK", "0")))
-    if world == 1:
-        return Processes(device=place)
     if place.type == "cuda":
         torch.cuda.set_device(place)
+        torch.backends.cuda.matmul.fp32_precision = "tf32"  # TF32 products on GPUs that have them (CUDA only)
+    if world == 1:
+        return Processes(device=place)
     processes = Processes(int(os.environ["RANK"]), world, place)
     dist.init_process_group(processes.backend)
     if place.type == "cpu":
