@@ -135,11 +135,20 @@ class ModelConfig(_Strict):
     char_embed_dim: int = Field(
         0, ge=0, description="taggers: embed each word's characters too (a char CNN); 0 = word embeddings only")
     char_channels: int = Field(64, ge=1, description="char CNN filters: the size of each word's character feature")
+    edge_embed_dim: int = Field(
+        0, ge=0, description="taggers with char features: also embed each word's first and last character; 0 = off")
     max_word_chars: int = Field(
         8, ge=2, description="characters per word the char CNN reads (a longer word: its first ones and its last)")
     crf: bool = Field(False, description="taggers: a linear-chain CRF output layer (tags decoded jointly, Viterbi)")
     attention_dim: int = Field(128, ge=1, description="seq2seq: size of the additive (Bahdanau) attention layer")
     decoder_embed_dim: int = Field(64, ge=1, description="seq2seq: target token embedding size")
+
+    @model_validator(mode="after")
+    def _edges_read_chars(self) -> ModelConfig:
+        if self.edge_embed_dim and not self.char_embed_dim:
+            raise ValueError("edge_embed_dim > 0 embeds each word's first and last character: "
+                             "set char_embed_dim > 0 too")
+        return self
 
 
 class TrainConfig(_Strict):
@@ -378,7 +387,7 @@ def _check_generative(run: str, model: ModelConfig) -> None:
     """A generating model reads left to right one step at a time, on torch's fused stacked cells."""
     if model.bidirectional:
         raise ValueError(f"runs.{run}.model.bidirectional: a generating model is causal (it cannot read the future)")
-    for key in ("residual", "pair_embed_dim", "char_embed_dim"):
+    for key in ("residual", "pair_embed_dim", "char_embed_dim", "edge_embed_dim"):
         if getattr(model, key):
             raise ValueError(f"runs.{run}.model.{key}: not available for lm and condlm runs")
     if model.impl != "fused":

@@ -54,6 +54,14 @@ def test_a_yaml_alias_is_refused_with_its_line(tmp_path: Path, repo: Path) -> No
         load_params(path)
 
 
+def test_edge_characters_without_character_features_are_named(tmp_path: Path, repo: Path) -> None:
+    # Guards: edge characters asked for on a tagger that reads no characters, found only when it is built.
+    data, _ = _base(repo)
+    data["runs"]["seg-bilstm"]["model"]["edge_embed_dim"] = 16
+    with pytest.raises(ConfigError, match=r"runs\.seg-bilstm\.model.*edge_embed_dim > 0.*char_embed_dim"):
+        load_params(_write(tmp_path, data))
+
+
 def test_run_of_unknown_task_is_an_error(tmp_path: Path, repo: Path) -> None:
     # Guards: a run pointing at a task that does not exist.
     data, run = _base(repo)

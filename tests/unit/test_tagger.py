@@ -19,6 +19,7 @@ from seqlab.inference.sessions import create_session
 from seqlab.inference.torch_models import TorchBackend
 from seqlab.io import sha256_file, write_json
 from seqlab.models.registry import build_model
+from seqlab.models.tagger import EdgeChars
 from seqlab.text.dataset import IGNORE_INDEX, EncodedSplit, load_encoded_split
 from seqlab.text.encoding import TextEncoder, pad_batch
 from seqlab.text.tokenizers import next_pairs
@@ -32,12 +33,15 @@ PAIRS = Vocab.build([next_pairs(WORDS)])
 CHAR_TAGGER = ModelConfig(cell="lstm", embed_dim=8, hidden=10, bidirectional=True, layers=2,
                           char_embed_dim=6, char_channels=5, max_word_chars=4)
 PAIR_TAGGER = ModelConfig(cell="gru", embed_dim=8, hidden=10, bidirectional=True, pair_embed_dim=4)
+EDGE_TAGGER = CHAR_TAGGER.model_copy(update={"edge_embed_dim": 3})
 TAGGERS = [
     ModelConfig(cell="gru", embed_dim=8, hidden=10, bidirectional=True),
     ModelConfig(cell="rnn_tanh", embed_dim=8, hidden=10, layers=2),
     CHAR_TAGGER,
     PAIR_TAGGER,
     PAIR_TAGGER.model_copy(update={"char_embed_dim": 3, "max_word_chars": 3}),
+    EDGE_TAGGER,
+    PAIR_TAGGER.model_copy(update={"char_embed_dim": 3, "edge_embed_dim": 2, "max_word_chars": 3}),
 ]
 
 
@@ -81,7 +85,20 @@ def test_pair_column_joins_each_token_with_the_next() -> None:
 
 
 def _tagger_id(c: ModelConfig) -> str:
-    return f"{c.cell}-bi{int(c.bidirectional)}-pairs{c.pair_embed_dim}-chars{c.char_embed_dim}"
+    return f"{c.cell}-bi{int(c.bidirectional)}-pairs{c.pair_embed_dim}-chars{c.char_embed_dim}-edges{c.edge_embed_dim}"
+
+
+def test_edge_chars_embed_each_words_first_and_last_character() -> None:
+    encoder = _encoder(CHAR_TAGGER)  # 4 characters a word
+    edges = EdgeChars(len(CHARS), 2)
+    tokens, _ = pad_batch([encoder.encode_tokens(["新", "世纪", "一九九八年"]), encoder.encode_tokens(["的"])], 0)
+    chars = torch.from_numpy(tokens[..., 1:])  # (2, 3, 4)
+    got = edges(chars)  # (2, 3, 4): first character's vector, then the last one's
+    first, last = edges.first.weight.detach(), edges.last.weight.detach()
+    for row, col, word in [(0, 0, "新"), (0, 1, "世纪"), (0, 2, "一九九八年"), (1, 0, "的")]:
+        want = torch.cat([first[CHARS.index[word[0]]], last[CHARS.index[word[-1]]]])
+        torch.testing.assert_close(got[row, col], want)  # 一九九八年 is cut to 一九九年: its last, 年, kept
+    assert (got[1, 1:] == 0).all()  # a padding word: zeros
 
 
 @pytest.mark.parametrize("config", TAGGERS, ids=_tagger_id)
@@ -125,7 +142,7 @@ def test_tag_batches_pad_targets_and_drop_only_word_ids(tmp_path: Path) -> None:
     assert torch.equal(tokens[..., 1:], encoded[order][..., 1:])  # ... characters kept
 
 
-@pytest.fixture(scope="module", params=[TAGGERS[0], CHAR_TAGGER, TAGGERS[-1]], ids=_tagger_id)
+@pytest.fixture(scope="module", params=[TAGGERS[0], CHAR_TAGGER, EDGE_TAGGER, TAGGERS[-1]], ids=_tagger_id)
 def exported(request, tmp_path_factory):
     config = request.param
     folder = tmp_path_factory.mktemp("tagger")

@@ -8,7 +8,10 @@ Extra features per position come as columns of ``tokens`` (B, T, C) (see ``seqla
 - pairs (``pair_embed_dim > 0``): the token joined with the next one, for characters the bigram,
   the strongest single cue for Chinese word segmentation (Pei et al. 2014, Chen et al. 2015);
 - characters (``char_embed_dim > 0``): a char CNN gives a word never seen in training a
-  representation from its characters (Ma & Hovy 2016 use it the same way).
+  representation from its characters (Ma & Hovy 2016 use it the same way);
+- edge characters (``edge_embed_dim > 0``, with characters): embeddings of a word's first and last
+  character. The CNN's max over positions cannot tell 市 in 开封市 (a place) from 市 in 市场 (a noun);
+  the class of a Chinese word shows at its edges (-市 -省 -化 -性 -者 -级, 非-), so these two say where.
 
 With ``crf: true`` the per-step scores are a linear-chain CRF's emissions (``seqlab.models.crf``): the
 graph is the same, the loss is the likelihood of the whole tag sequence, decoding is Viterbi.
@@ -46,6 +49,23 @@ class CharCNN(nn.Module):
         return features.amax(dim=2).reshape(batch, steps, -1)  # (B, T, K)
 
 
+class EdgeChars(nn.Module):
+    """A word's first and last characters -> their own embeddings, concatenated (zeros for a padding word)."""
+
+    def __init__(self, char_vocab_size: int, embed_dim: int, pad_id: int = 0) -> None:
+        super().__init__()
+        self.pad_id = pad_id
+        self.first = nn.Embedding(char_vocab_size, embed_dim, padding_idx=pad_id)
+        self.last = nn.Embedding(char_vocab_size, embed_dim, padding_idx=pad_id)
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        """``chars`` (B, T, L) right-padded ids -> (B, T, 2 * embed_dim)."""
+        count = (chars != self.pad_id).sum(dim=-1, keepdim=True)  # (B, T, 1)
+        # A padding word has no characters: index 0 holds its padding id, whose embedding is zero.
+        last = chars.gather(-1, (count - 1).clamp(min=0)).squeeze(-1)  # (B, T)
+        return torch.cat([self.first(chars[..., 0]), self.last(last)], dim=-1)  # (B, T, 2E)
+
+
 class SequenceTagger(nn.Module):
     """Maps token ids (B, T) or feature rows (B, T, C) and lengths (B,) to tag logits (B, T, K)."""
 
@@ -61,8 +81,10 @@ class SequenceTagger(nn.Module):
             if config.pair_embed_dim else None
         self.chars = (CharCNN(char_vocab_size, config.char_embed_dim, config.char_channels, pad_id)
                       if config.char_embed_dim else None)
+        self.edges = EdgeChars(char_vocab_size, config.edge_embed_dim, pad_id) if config.edge_embed_dim else None
         width = (config.embed_dim + (config.pair_embed_dim if self.pairs is not None else 0)
-                 + (config.char_channels if self.chars is not None else 0))
+                 + (config.char_channels if self.chars is not None else 0)
+                 + (2 * config.edge_embed_dim if self.edges is not None else 0))
         self.encoder = RecurrentEncoder(config, width)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(self.encoder.output_size, num_classes)
@@ -76,9 +98,12 @@ class SequenceTagger(nn.Module):
             features = [self.embed(tokens[..., 0])]  # (B, T, E)
             if self.pairs is not None:
                 features.append(self.pairs(tokens[..., 1]))  # (B, T, P)
+            chars = tokens[..., 2 if self.pairs is not None else 1 :]  # (B, T, L)
             if self.chars is not None:
-                features.append(self.chars(tokens[..., 2 if self.pairs is not None else 1 :]))  # (B, T, K)
-            x = torch.cat(features, dim=-1)  # (B, T, E+P+K)
+                features.append(self.chars(chars))  # (B, T, K)
+            if self.edges is not None:
+                features.append(self.edges(chars))  # (B, T, 2D)
+            x = torch.cat(features, dim=-1)  # (B, T, E+P+K+2D)
         states = self.encoder(self.dropout(x), lengths)  # (B, T, D*H)
         return self.head(self.dropout(states))  # (B, T, num_classes)
 
