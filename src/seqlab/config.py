@@ -387,7 +387,7 @@ def _check_generative(run: str, model: ModelConfig) -> None:
     """A generating model reads left to right one step at a time, on torch's fused stacked cells."""
     if model.bidirectional:
         raise ValueError(f"runs.{run}.model.bidirectional: a generating model is causal (it cannot read the future)")
-    for key in ("residual", "pair_embed_dim", "char_embed_dim", "edge_embed_dim"):
+    for key in ("residual", "pair_embed_dim", "char_embed_dim"):  # edge characters need char_embed_dim
         if getattr(model, key):
             raise ValueError(f"runs.{run}.model.{key}: not available for lm and condlm runs")
     if model.impl != "fused":
