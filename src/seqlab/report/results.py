@@ -57,8 +57,24 @@ def input_keys(structure: str) -> InputKeys:
     return GENERATIVE_KEYS if structure in GENERATIVE else TEXT_KEYS
 
 
+class _Structure:
+    """What a result's task ``structure`` makes of it (shared by a run's and a task's results)."""
+
+    structure: str
+
+    @property
+    def generative(self) -> bool:
+        """A generating task (lm, condlm): scored in bits per character."""
+        return self.structure in GENERATIVE
+
+    @property
+    def seq2seq(self) -> bool:
+        """A sequence-to-sequence task: scored in word and phoneme error rates."""
+        return self.structure == "seq2seq"
+
+
 @dataclass(frozen=True)
-class RunResult:
+class RunResult(_Structure):
     """Everything the report knows about one run (``curve``: per-epoch rows, read for generating and
     sequence-to-sequence runs)."""
 
@@ -69,14 +85,6 @@ class RunResult:
     registry: dict[str, Any]
     structure: str = "classify"
     curve: tuple[dict[str, float], ...] = ()
-
-    @property
-    def generative(self) -> bool:
-        return self.structure in GENERATIVE
-
-    @property
-    def seq2seq(self) -> bool:
-        return self.structure == "seq2seq"
 
     @property
     def valid_accuracy(self) -> float:
@@ -107,21 +115,13 @@ class RunResult:
 
 
 @dataclass(frozen=True)
-class TaskResults:
+class TaskResults(_Structure):
     """A task's runs (in params.yaml order) and its baseline (a sequence-to-sequence task has none fitted)."""
 
     task: str
     runs: list[RunResult]
     baseline: dict[str, Any]
     structure: str = "classify"
-
-    @property
-    def generative(self) -> bool:
-        return self.structure in GENERATIVE
-
-    @property
-    def seq2seq(self) -> bool:
-        return self.structure == "seq2seq"
 
     def run_result(self, run: str) -> RunResult:
         """The result of the run called ``run``; a KeyError when the task has none."""
