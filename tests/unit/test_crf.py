@@ -64,7 +64,9 @@ def test_batched_viterbi_gives_each_sentence_its_own_best_path() -> None:
     table = _random_transitions(7)
     rng = np.random.default_rng(8)
     sentences = [rng.normal(size=(n, TAGS)) * 2 for n in (5, 1, 3, 5)]
-    padded = np.full((4, 5, TAGS), 50.0)  # padding scores that would win every step if they were read
+    # Padding scores that would win every step if they were read; the batch is wider than its longest sentence,
+    # and out of length order, as the decoder sorts it longest first.
+    padded = np.full((4, 7, TAGS), 50.0)
     for row, emissions in enumerate(sentences):
         padded[row, : len(emissions)] = emissions
     paths = table.best_paths(padded, np.array([len(e) for e in sentences]))

@@ -39,24 +39,37 @@ class TagTransitions:
 
     def best_paths(self, emissions: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
         """The best tag sequence of each sentence of a padded batch: ``emissions`` (B, T, K), ``lengths`` (B,);
-        one pass over the time steps for the whole batch (Viterbi), each path cut to its sentence."""
-        emissions = emissions.astype(np.float64)
-        batch, steps, tags = emissions.shape
-        keep = np.broadcast_to(np.arange(tags), (batch, tags))  # the back-pointer of a finished sentence
+        one pass over the time steps for the whole batch (Viterbi), each path cut to its sentence.
+
+        The sentences go longest first, so at step t the ones still running are a prefix of the batch and
+        only they are computed: the work is the batch's real tokens, not its padded area (a served batch of
+        64 random sentences is mostly padding).
+        """
+        lengths = np.asarray(lengths, dtype=np.int64)
+        order = np.argsort(-lengths, kind="stable")
+        ordered = lengths[order]
+        steps = int(ordered[0]) if len(ordered) else 0
+        emissions = emissions[order, :steps].astype(np.float64)  # (B, T, K), longest sentence first
+        batch, _, tags = emissions.shape
+        running = np.searchsorted(-ordered, -np.arange(steps), side="left")  # (T,): sentences longer than t
         score = self.start + emissions[:, 0]  # (B, K): best score of a path ending in each tag
         back = np.empty((steps, batch, tags), dtype=np.int64)
         for t in range(1, steps):
-            candidates = score[:, :, None] + self.transitions  # (B, K previous, K next)
-            best = candidates.argmax(axis=1)  # (B, K)
-            step = np.take_along_axis(candidates, best[:, None, :], axis=1)[:, 0] + emissions[:, t]
-            live = (t < lengths)[:, None]  # (B, 1): a finished sentence keeps its score and its tag
-            score, back[t] = np.where(live, step, score), np.where(live, best, keep)
-        paths = np.empty((batch, steps), dtype=np.int64)
-        paths[:, -1] = (score + self.end).argmax(axis=1)
+            live = running[t]
+            candidates = score[:live, :, None] + self.transitions  # (live, K previous, K next)
+            best = candidates.argmax(axis=1)  # (live, K)
+            score[:live] = np.take_along_axis(candidates, best[:, None, :], axis=1)[:, 0] + emissions[:live, t]
+            back[t, :live] = best
+        paths = np.zeros((batch, steps), dtype=np.int64)
         rows = np.arange(batch)
+        paths[rows, np.maximum(ordered - 1, 0)] = (score + self.end).argmax(axis=1)
         for t in range(steps - 1, 0, -1):
-            paths[:, t - 1] = back[t, rows, paths[:, t]]
-        return [paths[row, :length] for row, length in enumerate(lengths)]
+            live = running[t]
+            paths[:live, t - 1] = back[t, rows[:live], paths[:live, t]]
+        found = [np.empty(0, dtype=np.int64)] * batch
+        for position, row in enumerate(order):
+            found[row] = paths[position, : ordered[position]]
+        return found
 
     def _forward(self, emissions: np.ndarray) -> np.ndarray:
         """Log forward scores (alpha, (T, K)): the log-sum of the scores of every path prefix ending in each tag."""
