@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -19,7 +20,7 @@ from seqlab.inference.sessions import create_session
 from seqlab.inference.torch_models import TorchBackend
 from seqlab.io import sha256_file, write_json
 from seqlab.models.registry import build_model
-from seqlab.models.tagger import EdgeChars
+from seqlab.models.tagger import CharCNN, EdgeChars
 from seqlab.text.dataset import IGNORE_INDEX, EncodedSplit, load_encoded_split
 from seqlab.text.encoding import TextEncoder, pad_batch
 from seqlab.text.tokenizers import next_pairs
@@ -101,6 +102,29 @@ def test_edge_chars_embed_each_words_first_and_last_character() -> None:
     assert (got[1, 1:] == 0).all()  # a padding word: zeros
 
 
+def test_char_cnn_lookups_compute_the_convolution_over_each_words_characters() -> None:
+    torch.manual_seed(3)
+    cnn = CharCNN(len(CHARS), 5, 7)
+    encoder = _encoder(CHAR_TAGGER)  # 4 characters a word
+    tokens, _ = pad_batch([encoder.encode_tokens(["新", "世纪", "一九九八年"]), encoder.encode_tokens(["的"])], 0)
+    chars = torch.from_numpy(tokens[..., 1:])  # (2, 3, 4), padding characters and a padding word included
+    got = cnn(chars)
+
+    # The textbook char CNN (Ma & Hovy 2016): embed, Conv1d, ReLU, max over the word's real characters only.
+    flat = chars.reshape(-1, 4)
+    convolved = torch.relu(cnn.conv(cnn.embed(flat).transpose(1, 2)))  # (6, 7, 4)
+    real = (flat != 0).unsqueeze(1)
+    want = torch.stack([row[:, mask[0]].amax(dim=1) if mask.any() else torch.zeros(7)
+                        for row, mask in zip(convolved, real, strict=True)]).reshape(2, 3, 7)
+    torch.testing.assert_close(got, want)
+    assert (got[1, 1:] == 0).all()  # a padding word: zeros
+    grads = torch.autograd.grad(got.sum(), [cnn.embed.weight, cnn.conv.weight, cnn.conv.bias])
+    wants = torch.autograd.grad(want.sum(), [cnn.embed.weight, cnn.conv.weight, cnn.conv.bias])
+    for grad, expected in zip(grads, wants, strict=True):
+        torch.testing.assert_close(grad, expected)
+    assert (grads[0][0] == 0).all()  # the padding character's embedding takes no gradient: it stays zero
+
+
 @pytest.mark.parametrize("config", TAGGERS, ids=_tagger_id)
 def test_tag_logits_do_not_depend_on_padding(config: ModelConfig) -> None:
     # Guards: padding (or a neighbour's padding characters) leaking into a token's tag.
@@ -169,7 +193,15 @@ def test_int8_tagger_keeps_the_char_cnn_float_and_stays_close(exported, tmp_path
     quantize_int8(folder / "model.onnx", tmp_path / "model.int8.onnx")
     ops = op_counts(tmp_path / "model.int8.onnx")
     assert ops.get("DynamicQuantizeLSTM", 0) == (2 * 2 if config.cell == "lstm" else 0) and "GRU" not in ops
-    assert "ConvInteger" not in ops and ops.get("Conv", 0) == (1 if config.char_embed_dim else 0)  # char CNN: float
+    # The char CNN is table lookups (no Conv); its tables, the float char embeddings times the conv weights,
+    # stay a float MatMul that ONNX Runtime folds when the session loads.
+    assert "Conv" not in ops and "ConvInteger" not in ops
+    graph = onnx.load(str(tmp_path / "model.int8.onnx")).graph
+    floats = {tensor.name: tuple(tensor.dims) for tensor in graph.initializer
+              if tensor.data_type == onnx.TensorProto.FLOAT}
+    float_tables = [node for node in graph.node if node.op_type == "MatMul"
+                    and floats.get(node.input[0]) == (len(CHARS), config.char_embed_dim)]
+    assert len(float_tables) == (1 if config.char_embed_dim else 0)
     sentences = _sentences(40, 3, config)
     fp32 = batched_outputs(OrtBackend(create_session(folder / "model.onnx", "cpu")), sentences, 0)
     int8 = batched_outputs(OrtBackend(create_session(tmp_path / "model.int8.onnx", "cpu")), sentences, 0)

@@ -27,9 +27,13 @@ from seqlab.inference.crf import TagTransitions
 from seqlab.models.crf import LinearChainCRF
 from seqlab.models.encoder import RecurrentEncoder
 
+PADDING_SCORE = -1e4
+"""A padding character's convolution output in the char CNN: below any real character's (and within fp16), so
+the max over a word's characters never takes it; a padding word, all padding, gets ReLU(-1e4) = 0."""
+
 
 class CharCNN(nn.Module):
-    """A word's characters -> one feature vector: embedding, width-3 convolution, ReLU, max over characters."""
+    """A word's characters -> one feature vector: embedding, width-3 convolution, max over characters, ReLU."""
 
     def __init__(self, char_vocab_size: int, embed_dim: int, channels: int, pad_id: int = 0) -> None:
         super().__init__()
@@ -38,15 +42,24 @@ class CharCNN(nn.Module):
         self.conv = nn.Conv1d(embed_dim, channels, kernel_size=3, padding=1)
 
     def forward(self, chars: torch.Tensor) -> torch.Tensor:
-        """``chars`` (B, T, L) ids -> (B, T, channels)."""
-        batch, steps, width = chars.shape
-        flat = chars.reshape(batch * steps, width)  # (B*T, L)
-        x = self.embed(flat).transpose(1, 2)  # (B*T, E, L)
-        features = torch.relu(self.conv(x))  # (B*T, K, L), >= 0
-        # Zero at padding characters: the max over a word's real characters is then exact, and a
-        # padding word (no characters) gets zeros rather than -inf.
-        features = features * (flat != self.pad_id).unsqueeze(1).to(features.dtype)  # (B*T, K, L)
-        return features.amax(dim=2).reshape(batch, steps, -1)  # (B, T, K)
+        """``chars`` (B, T, L) right-padded ids -> (B, T, channels)."""
+        # The convolution is linear in the embeddings, so each character's share of it at each window offset
+        # is a table row: conv[l] = before[c(l-1)] + own[c(l)] + after[c(l+1)], with before = embed @ W[:, :, 0],
+        # own = embed @ W[:, :, 1] + bias, after = embed @ W[:, :, 2]. Three lookups and two additions per
+        # character replace a matrix product; ONNX Runtime computes the tables once, when a session loads.
+        embeddings = self.embed.weight  # (V, E)
+        padding = (torch.arange(embeddings.shape[0], device=embeddings.device) == self.pad_id).unsqueeze(1)  # (V, 1)
+        # The padding id's row: zero, as the conv's own padding, and kept so (read here, not through
+        # self.embed, its row would otherwise take gradients).
+        embeddings = embeddings.masked_fill(padding, 0.0)
+        tables = embeddings @ self.conv.weight.permute(1, 2, 0).flatten(1)  # (V, 3K)
+        before, own, after = tables.split(self.conv.out_channels, dim=1)  # (V, K) each
+        own = (own + self.conv.bias).masked_fill(padding, PADDING_SCORE)
+        edged = nn.functional.pad(chars, (1, 1), value=self.pad_id)  # (B, T, L+2)
+        scores = (nn.functional.embedding(edged[..., :-2], before) + nn.functional.embedding(chars, own)
+                  + nn.functional.embedding(edged[..., 2:], after))  # (B, T, L, K)
+        # max then ReLU = ReLU then max; the padding characters' scores never win.
+        return torch.relu(scores.amax(dim=-2))  # (B, T, K)
 
 
 class EdgeChars(nn.Module):
