@@ -65,15 +65,21 @@ def save_checkpoint(path: Path, spec: ModelSpec, model: nn.Module, progress: dic
         torch.save(payload, tmp)
 
 
+def read_payload(path: Path, expected_format: str, when_missing: str, weights_only: bool = False) -> dict[str, Any]:
+    """The dict ``torch.save`` wrote at ``path``, checked to be of ``expected_format``; an InputError naming the
+    file when it is missing (``when_missing`` says why and what makes it) or of another format."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=weights_only)
+    except FileNotFoundError as err:
+        raise InputError(f"{path}: {when_missing}") from err
+    if not isinstance(payload, dict) or payload.get("format") != expected_format:
+        raise InputError(f"{path}: not a {expected_format} checkpoint")
+    return payload
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """The raw checkpoint payload, checked for format."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError as err:
-        raise InputError(f"{path}: checkpoint not found (run the train stage first)") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise InputError(f"{path}: not a {FORMAT} checkpoint")
-    return payload
+    return read_payload(path, FORMAT, "checkpoint not found (run the train stage first)")
 
 
 def load_model(path: Path) -> tuple[nn.Module, ModelSpec]:

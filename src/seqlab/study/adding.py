@@ -23,8 +23,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from seqlab.checkpoint import read_payload
 from seqlab.config import StudyConfig
-from seqlab.io import InputError, atomic_path, write_json, write_text
+from seqlab.io import atomic_path, write_json, write_text
 from seqlab.models.encoder import make_recurrent_layer
 from seqlab.paths import Layout
 from seqlab.study.tables import rows_csv
@@ -190,12 +191,8 @@ def save_study_model(path: Path, model: AddingModel, summary: dict[str, Any]) ->
 
 def load_study_model(path: Path, made_by: str) -> AddingModel:
     """The model saved at ``path``; a missing file names the stage ``made_by`` that writes it."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as err:
-        raise InputError(f"{path}: file not found; it is made by stage {made_by} (run `dvc repro {made_by}`)") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise InputError(f"{path}: not a {FORMAT} checkpoint")
+    payload = read_payload(path, FORMAT, f"file not found; it is made by stage {made_by} (run `dvc repro {made_by}`)",
+                           weights_only=True)
     model = AddingModel(payload["cell"], payload["hidden"])
     model.load_state_dict(payload["state_dict"])
     return model.eval()
