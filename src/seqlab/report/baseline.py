@@ -40,6 +40,44 @@ def load_split(path: Path, labels: list[str]) -> tuple[list[str], np.ndarray]:
     return texts, np.asarray(ids, dtype=np.int64)
 
 
+def baseline_vectorizer() -> Any:
+    """The baseline's features: sublinear TF-IDF of character 1-3 grams seen in at least two texts."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2, dtype=np.float64)
+
+
+def baseline_classifier(c_value: float, seed: int) -> Any:
+    """The baseline's logistic regression with regularisation strength ``c_value`` (deterministic: liblinear)."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c_value, solver="liblinear", max_iter=2000, random_state=seed)
+
+
+def check_prepared(prepared_dir: Path, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
+    """An InputError naming the first of ``splits`` missing from ``prepared_dir`` and the stage that makes it."""
+    for split in splits:
+        path = prepared_dir / f"{split}.jsonl"
+        if not path.exists():
+            raise InputError(f"{path}: file not found; it is made by stage prepare@{prepared_dir.name}")
+
+
+def choose_c(train_features: Any, train_labels: np.ndarray, valid_features: Any, valid_labels: np.ndarray,
+             num_classes: int, c_grid: tuple[float, ...], seed: int) -> tuple[float, Any]:
+    """The C of ``c_grid`` with the best valid accuracy (ties go to the smaller, more regularised C) and the
+    classifier fitted with it."""
+    if not c_grid:
+        raise ValueError("c_grid must hold at least one value of C")
+    best_accuracy, best_c, best_model = -1.0, 0.0, None
+    for c_value in sorted(c_grid):
+        model = baseline_classifier(c_value, seed).fit(train_features, train_labels)
+        valid = classification_metrics(valid_labels, model.predict(valid_features), num_classes)
+        logger.info("baseline: C=%g valid accuracy %.4f, macro-F1 %.4f", c_value, valid["accuracy"], valid["macro_f1"])
+        if valid["accuracy"] > best_accuracy:
+            best_accuracy, best_c, best_model = valid["accuracy"], c_value, model
+    return best_c, best_model
+
+
 def train_baseline(prepared_dir: Path, labels: list[str], seed: int = 1234,
                    c_grid: tuple[float, ...] = C_GRID) -> dict[str, Any]:
     """Fit the baseline on ``prepared_dir``/train.jsonl, pick C on valid, score on test.
@@ -49,36 +87,20 @@ def train_baseline(prepared_dir: Path, labels: list[str], seed: int = 1234,
     texts classified per second (vectorized and predicted as one batch).
     Ties in valid accuracy go to the smaller C (the more regularised model).
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    if not c_grid:
-        raise ValueError("c_grid must hold at least one value of C")
-    for split in ("train", "valid", "test"):
-        path = prepared_dir / f"{split}.jsonl"
-        if not path.exists():
-            raise InputError(f"{path}: file not found; it is made by stage prepare@{prepared_dir.name}")
+    check_prepared(prepared_dir)
     train_texts, train_labels = load_split(prepared_dir / "train.jsonl", labels)
     valid_texts, valid_labels = load_split(prepared_dir / "valid.jsonl", labels)
     test_texts, test_labels = load_split(prepared_dir / "test.jsonl", labels)
     num_classes = len(labels)
 
     start = time.perf_counter()
-    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2, dtype=np.float64)
+    vectorizer = baseline_vectorizer()
     train_features = vectorizer.fit_transform(train_texts)  # (N_train, F) sparse
     valid_features = vectorizer.transform(valid_texts)  # (N_valid, F) sparse
     logger.info("baseline: %d train texts, %d character n-gram features", len(train_texts), train_features.shape[1])
 
-    best: tuple[float, float, Any] | None = None  # (valid accuracy, C, fitted model)
-    for c_value in sorted(c_grid):
-        model = LogisticRegression(C=c_value, solver="liblinear", max_iter=2000, random_state=seed)
-        model.fit(train_features, train_labels)
-        valid = classification_metrics(valid_labels, model.predict(valid_features), num_classes)
-        logger.info("baseline: C=%g valid accuracy %.4f, macro-F1 %.4f", c_value, valid["accuracy"], valid["macro_f1"])
-        if best is None or valid["accuracy"] > best[0]:
-            best = (valid["accuracy"], c_value, model)
+    chosen_c, chosen = choose_c(train_features, train_labels, valid_features, valid_labels, num_classes, c_grid, seed)
     train_seconds = time.perf_counter() - start
-    _, chosen_c, chosen = best  # type: ignore[misc]
 
     valid = classification_metrics(valid_labels, chosen.predict(valid_features), num_classes)
     started = time.perf_counter()
