@@ -206,6 +206,40 @@ def bench(
     err.print("wrote " + " and ".join(map(str, written)))
 
 
+@app.command("audit-labels")
+@_friendly
+def audit_labels(
+    task: Annotated[str, typer.Argument(help="A classification task of params.yaml, e.g. sentiment.")],
+    split: Annotated[str, typer.Option(help="The split to audit: train, valid or test.")] = "train",
+    below: Annotated[float, typer.Option(help="List rows whose own label gets a probability below this.")] = 0.5,
+    folds: Annotated[int, typer.Option(help="Folds for scoring train rows out of fold.")] = 5,
+    out: Annotated[Path | None, typer.Option(help="Where to write the suspects (JSONL; default: "
+                                             "reports/label_audit/<task>-<split>.jsonl).")] = None,
+    root: Annotated[Path, typer.Option(help="Repository root (default: found from the current folder).")] = Path("."),
+) -> None:
+    """Rank the rows of a prepared classification split whose labels look wrong (run `dvc repro
+    prepare@<task>` first): the TF-IDF baseline, fitted without each row, gives its own label a low probability."""
+    from seqlab.config import load_params
+    from seqlab.io import write_jsonl
+    from seqlab.paths import Layout, repo_root
+    from seqlab.report.label_audit import audit_labels as audit
+
+    layout = Layout(repo_root(root))
+    params = load_params(layout.root / "params.yaml")
+    config = params.task(task)
+    if config.structure != "classify":
+        raise ValueError(f"tasks.{task}: the label audit is for classification tasks; this one is {config.structure}")
+    result = audit(layout.prepared(task), config.labels, split, folds, params.seed, below)
+    target = out or layout.root / "reports" / "label_audit" / f"{task}-{split}.jsonl"
+    write_jsonl(target, result["suspects"])
+    summary = result["summary"]
+    bands = ", ".join(f"{count} in [{band})" for band, count in summary["p_label_bands"].items())
+    typer.echo(f"{task} {split}: {summary['rows']} rows; held-out accuracy {summary['held_out_accuracy']:.4f} "
+               f"(C={summary['C']:g})\n"
+               f"own-label probability: {bands}\n"
+               f"{summary['suspects']} suspects below {below:g}, least likely first, written to {target}")
+
+
 @app.command()
 @_friendly
 def bundle(
