@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 from seqlab.config import SplitConfig, TaskConfig
 from seqlab.data.sources import LabelledText, SourceData
 from seqlab.data.tagged import NOISE_TAGS, TaggedSentence, TaggedSource
-from seqlab.io import atomic_path, read_jsonl, sha256_file, write_json, write_jsonl
+from seqlab.io import InputError, atomic_path, read_jsonl, sha256_file, write_json, write_jsonl
 from seqlab.paths import SPLITS
 
 _WHITESPACE = re.compile(r"\s+")
@@ -170,6 +170,15 @@ def write_prepared(out_dir: Path, records: dict[str, Iterable[dict[str, Any]]], 
             write_jsonl(staging / f"{name}.jsonl", rows)
         manifest["files"] = {f"{name}.jsonl": sha256_file(staging / f"{name}.jsonl") for name in SPLITS}
         write_json(staging / "manifest.json", manifest)
+
+
+def require_prepared(folder: Path, splits: tuple[str, ...] = SPLITS) -> None:
+    """An InputError naming the first of ``splits`` missing from the prepared ``folder`` and the stage that
+    makes it."""
+    for split in splits:
+        path = folder / f"{split}.jsonl"
+        if not path.exists():
+            raise InputError(f"{path}: file not found; it is made by stage prepare@{folder.name}")
 
 
 def read_prepared(folder: Path) -> dict[str, list[dict[str, Any]]]:

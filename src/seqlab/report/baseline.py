@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from seqlab.data.prepare import require_prepared
 from seqlab.evaluation.metrics import classification_metrics
 from seqlab.io import InputError, read_jsonl
 
@@ -54,14 +55,6 @@ def baseline_classifier(c_value: float, seed: int) -> Any:
     return LogisticRegression(C=c_value, solver="liblinear", max_iter=2000, random_state=seed)
 
 
-def check_prepared(prepared_dir: Path, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
-    """An InputError naming the first of ``splits`` missing from ``prepared_dir`` and the stage that makes it."""
-    for split in splits:
-        path = prepared_dir / f"{split}.jsonl"
-        if not path.exists():
-            raise InputError(f"{path}: file not found; it is made by stage prepare@{prepared_dir.name}")
-
-
 def choose_c(train_features: Any, train_labels: np.ndarray, valid_features: Any, valid_labels: np.ndarray,
              num_classes: int, c_grid: tuple[float, ...], seed: int) -> tuple[float, Any]:
     """The C of ``c_grid`` with the best valid accuracy (ties go to the smaller, more regularised C) and the
@@ -87,7 +80,7 @@ def train_baseline(prepared_dir: Path, labels: list[str], seed: int = 1234,
     texts classified per second (vectorized and predicted as one batch).
     Ties in valid accuracy go to the smaller C (the more regularised model).
     """
-    check_prepared(prepared_dir)
+    require_prepared(prepared_dir)
     train_texts, train_labels = load_split(prepared_dir / "train.jsonl", labels)
     valid_texts, valid_labels = load_split(prepared_dir / "valid.jsonl", labels)
     test_texts, test_labels = load_split(prepared_dir / "test.jsonl", labels)

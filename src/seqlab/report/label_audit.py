@@ -19,18 +19,18 @@ from typing import Any
 
 import numpy as np
 
+from seqlab.data.prepare import require_prepared
+from seqlab.paths import SPLITS
 from seqlab.report.baseline import (
     C_GRID,
     baseline_classifier,
     baseline_vectorizer,
-    check_prepared,
     choose_c,
     load_split,
 )
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
 BANDS: tuple[float, ...] = (0.1, 0.3, 0.5)
 """Upper edges of the probability bands the summary counts: below 0.1, 0.1 to 0.3, 0.3 to 0.5."""
 
@@ -58,7 +58,7 @@ def held_out_probabilities(prepared_dir: Path, labels: list[str], split: str, fo
         raise ValueError(f"unknown split '{split}' (choose from: {', '.join(SPLITS)})")
     if folds < 2:
         raise ValueError(f"folds must be at least 2, got {folds}")
-    check_prepared(prepared_dir, ("train", "valid") if split != "test" else SPLITS)
+    require_prepared(prepared_dir, ("train", "valid") if split != "test" else SPLITS)
     train_texts, train_labels = load_split(prepared_dir / "train.jsonl", labels)
     valid_texts, valid_labels = load_split(prepared_dir / "valid.jsonl", labels)
     vectorizer = baseline_vectorizer()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seqlab.data.prepare import require_prepared
 from seqlab.evaluation.tagging import BMES_TAGS, bmes_words, segmentation_scores, tagging_scores
 from seqlab.io import InputError, read_jsonl
 
@@ -149,10 +150,7 @@ def train_tag_baseline(prepared_dir: Path, labels: list[str], scheme: str) -> di
         raise ValueError(f"scheme must be one of {sorted(TAG_BASELINE_MODELS)}, got {scheme!r}")
     if scheme == "bmes" and not set(BMES_TAGS) <= set(labels):
         raise ValueError(f"the bmes scheme needs the labels {list(BMES_TAGS)}, got {labels}")
-    for split in ("train", "valid", "test"):
-        path = prepared_dir / f"{split}.jsonl"
-        if not path.exists():
-            raise InputError(f"{path}: file not found; it is made by stage prepare@{prepared_dir.name}")
+    require_prepared(prepared_dir)
     splits = {split: load_tagged_split(prepared_dir / f"{split}.jsonl", labels, single_characters=scheme == "bmes")
               for split in ("train", "valid", "test")}
 
