@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import asdict
 from enum import StrEnum
@@ -230,7 +231,7 @@ def audit_labels(
     if config.structure != "classify":
         raise ValueError(f"tasks.{task}: the label audit is for classification tasks; this one is {config.structure}")
     result = audit(layout.prepared(task), config.labels, split, folds, params.seed, below)
-    target = out or layout.root / "reports" / "label_audit" / f"{task}-{split}.jsonl"
+    target = out or Path(os.path.relpath(layout.root / "reports" / "label_audit" / f"{task}-{split}.jsonl"))
     write_jsonl(target, result["suspects"])
     summary = result["summary"]
     bands = ", ".join(f"{count} in [{band})" for band, count in summary["p_label_bands"].items())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import shutil
 from pathlib import Path
@@ -87,7 +88,7 @@ def test_cli_writes_the_suspects_and_refuses_other_structures(root: Path) -> Non
     result = runner.invoke(app, ["audit-labels", "sentiment", "--split", "test", "--root", str(root)])
     assert result.exit_code == 0, result.output
     written = root / "reports" / "label_audit" / "sentiment-test.jsonl"
-    assert str(written) in result.output and "held-out accuracy" in result.output
+    assert os.path.relpath(written) in result.output and "held-out accuracy" in result.output
     suspects = [row for _, row in read_jsonl(written)]
     assert suspects and all(row["p_label"] < 0.5 for row in suspects)
     refused = runner.invoke(app, ["audit-labels", "pos", "--root", str(root)])
