@@ -4,7 +4,7 @@ that never saw that text.
 The model is the report's TF-IDF baseline (``seqlab.report.baseline``), C chosen on the valid split as the
 baseline stage chooses it. Train rows are scored out of fold (k folds, each scored by a model fitted on the
 others); valid and test rows by the model fitted on all of train. A row whose own label gets a low
-probability is a suspect: a wrong label, a text that carries no sentiment, or a hard case. Only a person
+probability is a suspect: a wrong label, a text with no sign of any label, or a hard case. Only a person
 reading the suspects can tell which; ``seqlab audit-labels`` ranks them so that reading starts with the
 likeliest.
 """
