@@ -59,6 +59,12 @@ def test_generation_training_and_kernels(bench: dict) -> None:
     assert all(entry["speedup"] > 0 for entry in training["cells"].values())
     kernels = bench["sections"]["kernels"]
     assert 0 < kernels["ratio"] < 10 and _spread_ok(kernels["lstm_gflops"])
+    faster = max(figure["median"] for figure in (kernels["matmul_gflops"], kernels["onednn_matmul_gflops"]) if figure)
+    assert kernels["ratio"] == pytest.approx(kernels["lstm_gflops"]["median"] / faster, rel=0.01)
+    for entry in training["cells"].values():
+        assert _spread_ok(entry["products_only_tokens_per_s"])
+        assert entry["speedup_bound"] == pytest.approx(entry["products_only_tokens_per_s"]["median"]
+                                                       / entry["scratch_tokens_per_s"]["median"], abs=0.006)
 
 
 @pytest.mark.e2e

@@ -1,4 +1,5 @@
-"""The parts of `make bench` that need no pipeline outputs: the stage log, figures, the g2p_en peer."""
+"""The parts of `make bench` that need no pipeline outputs: the stage log, figures, the amount of work the
+speed figures are measured against, the g2p_en peer."""
 
 from __future__ import annotations
 
@@ -7,13 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from seqlab.bench.figures import spread
-from seqlab.bench.kernels import lstm_flops
+from seqlab.bench.kernels import lstm_flops, onednn_product
 from seqlab.bench.peers import G2pEn
+from seqlab.bench.report import figure
 from seqlab.bench.stages import run_logged, stage_times
+from seqlab.bench.training import matrix_products
+from seqlab.config import BenchTrainingConfig
 from seqlab.data.parallel import cmudict_files, read_cmudict, read_symbols, strip_stress
 from seqlab.evaluation.seq2seq_metrics import seq2seq_scores
+from seqlab.models.encoder import make_recurrent_layer
 
 FAKE_DVC = """
 import sys, time
@@ -47,9 +54,38 @@ def test_spread_gives_min_median_max_and_refuses_nothing() -> None:
         spread([])
 
 
+def test_figures_read_without_exponents() -> None:
+    # Guards: a rate of a million tokens per second printed as 1.02792e+06 in the report.
+    assert figure({"min": 999.5, "median": 1_027_920.4, "max": 1.5e6}) == "1,027,920 (999.5–1,500,000)"
+
+
 def test_lstm_flops_counts_the_gate_products() -> None:
     # Guards: a closeness ratio computed on the wrong amount of work (4 gates, input and recurrent products).
     assert lstm_flops(batch=2, steps=3, input_size=5, hidden=7) == 2 * 2 * 3 * (5 + 7) * 4 * 7
+
+
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
+def test_products_only_do_the_matrix_work_of_a_layers_forward_and_backward(cell: str) -> None:
+    # Guards: a bound on any kernel's speed-up computed on less (or more) work than a training step does:
+    # torch's own counter sees the same matrix-product FLOPs in the written-out layer's forward and backward.
+    settings = BenchTrainingConfig(batch=3, steps=5, input_size=4, hidden=6)
+    layer = make_recurrent_layer(cell, settings.input_size, settings.hidden, "scratch")
+    with FlopCounterMode(display=False) as step:
+        outputs, _ = layer(torch.randn(settings.batch, settings.steps, settings.input_size))
+        outputs.square().mean().backward()
+    with FlopCounterMode(display=False) as products:
+        matrix_products(cell, settings)()
+    assert products.get_total_flops() == step.get_total_flops() > 0
+
+
+def test_onednn_reference_computes_the_same_product() -> None:
+    # Guards: the closeness ratio measured against a different (transposed, smaller) product than the LSTM's,
+    # or no oneDNN reference at all (the pinned torch build has oneDNN).
+    generator = torch.Generator().manual_seed(0)
+    left, right = torch.randn(12, 10, generator=generator), torch.randn(10, 16, generator=generator)
+    product = onednn_product(left, right)
+    assert product is not None
+    assert torch.allclose(product().to_dense(), left @ right, atol=1e-5)
 
 
 def test_g2p_en_checkpoint_decodes_dictionary_words_near_its_published_error() -> None:

@@ -1,8 +1,21 @@
 """Training speed: torch's fused recurrent kernels against the written-out cells (models/cells.py), forward
-plus backward, for each cell type; and the training throughput every default run logged."""
+plus backward, for each cell type; and the training throughput every default run logged.
+
+Beside them, the rate of the matrix products alone: the ones a layer's forward and backward pass cannot
+avoid, whatever kernel runs them. With g gates, inputs X (B·T, I), weights W_ih (gH, I) and W_hh (gH, H):
+the input projection X @ W_ih^T of all steps at once; the state product h_{t-1} @ W_hh^T (B, gH) forward,
+T of them, and the gate gradient's product dG_t @ W_hh (B, H) backward, T - 1 of them (none flows into
+the constant first state), each waiting for the one before; then the weight gradients dG^T @ X and
+dG^T @ H_prev over all steps. (The bench's inputs need no gradient, so no product for dX is counted.)
+The gate arithmetic is left out, so no kernel that multiplies with torch's matrix product (as the
+scratch cells and torch's CPU GRU and RNN kernels do) can beat this rate, and its ratio to the scratch
+cells bounds what such a kernel could gain over them at this shape. (torch's CPU LSTM runs on oneDNN,
+whose own products can be faster: see the kernels section.)
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -11,6 +24,7 @@ from seqlab.bench.figures import spread
 from seqlab.bench.timing import timed_repeats
 from seqlab.config import BenchTrainingConfig, Params
 from seqlab.io import read_json
+from seqlab.models.cells import GATES
 from seqlab.models.encoder import make_recurrent_layer
 from seqlab.paths import Layout
 
@@ -30,15 +44,55 @@ def train_step_rates(cell: str, impl: str, settings: BenchTrainingConfig) -> lis
     return [tokens / seconds for seconds in timed_repeats(step, settings.repeats, settings.warmup)]
 
 
+def matrix_products(cell: str, settings: BenchTrainingConfig) -> Callable[[], None]:
+    """A call that runs only the matrix products of one ``cell`` layer's forward and backward pass (module
+    docstring), on random operands of the bench's shape."""
+    generator = torch.Generator().manual_seed(0)
+    batch, steps, width, hidden = settings.batch, settings.steps, settings.input_size, settings.hidden
+    gates = GATES[cell] * hidden
+
+    def random(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator)
+
+    inputs, states = random(batch * steps, width), random(batch * steps, hidden)  # X, H_prev
+    w_ih, w_hh = random(gates, width), random(gates, hidden)
+    state, gate_grad, gate_grads = random(batch, hidden), random(batch, gates), random(batch * steps, gates)
+
+    def products() -> None:
+        torch.mm(inputs, w_ih.T)
+        for _ in range(steps):
+            torch.mm(state, w_hh.T)
+        for _ in range(steps - 1):  # the first step's state is a constant: no gradient flows into it
+            torch.mm(gate_grad, w_hh)
+        torch.mm(gate_grads.T, inputs)
+        torch.mm(gate_grads.T, states)
+
+    return products
+
+
+def matrix_product_rates(cell: str, settings: BenchTrainingConfig) -> list[float]:
+    """Tokens per second of only the matrix products of one ``cell`` layer's forward and backward pass, one
+    figure per repeat."""
+    tokens = settings.batch * settings.steps
+    return [tokens / seconds
+            for seconds in timed_repeats(matrix_products(cell, settings), settings.repeats, settings.warmup)]
+
+
 def bench_training(layout: Layout, params: Params) -> dict[str, Any]:
-    """Fused and scratch tokens per second per cell, their ratio, and each default run's logged throughput."""
+    """Per cell: fused, scratch and products-only tokens per second, fused over scratch, the products-only
+    rate over scratch (the most any kernel could gain) and fused's share of it; each default run's logged
+    throughput."""
     settings = params.bench.training
     cells = {}
     for cell in settings.cells:
         fused, scratch = spread(train_step_rates(cell, "fused", settings), 1), \
             spread(train_step_rates(cell, "scratch", settings), 1)
+        products = spread(matrix_product_rates(cell, settings), 1)
         cells[cell] = {"fused_tokens_per_s": fused, "scratch_tokens_per_s": scratch,
-                       "speedup": round(fused["median"] / scratch["median"], 2)}
+                       "products_only_tokens_per_s": products,
+                       "speedup": round(fused["median"] / scratch["median"], 2),
+                       "speedup_bound": round(products["median"] / scratch["median"], 2),
+                       "fused_share_of_products": round(fused["median"] / products["median"], 3)}
     runs = {}
     for run, config in params.runs.items():
         path = layout.train_metrics(run)
