@@ -29,6 +29,12 @@ from seqlab.models.encoder import make_recurrent_layer
 from seqlab.paths import Layout
 
 
+def token_rates(call: Callable[[], None], settings: BenchTrainingConfig) -> list[float]:
+    """Tokens per second of ``call``, which processes one bench batch (batch x steps tokens), per repeat."""
+    tokens = settings.batch * settings.steps
+    return [tokens / seconds for seconds in timed_repeats(call, settings.repeats, settings.warmup)]
+
+
 def train_step_rates(cell: str, impl: str, settings: BenchTrainingConfig) -> list[float]:
     """Tokens per second of forward and backward passes of one ``cell`` layer, one figure per repeat."""
     torch.manual_seed(0)
@@ -40,8 +46,7 @@ def train_step_rates(cell: str, impl: str, settings: BenchTrainingConfig) -> lis
         outputs, _ = layer(inputs)  # (B, T, H)
         outputs.square().mean().backward()
 
-    tokens = settings.batch * settings.steps
-    return [tokens / seconds for seconds in timed_repeats(step, settings.repeats, settings.warmup)]
+    return token_rates(step, settings)
 
 
 def matrix_products(cell: str, settings: BenchTrainingConfig) -> Callable[[], None]:
@@ -70,14 +75,6 @@ def matrix_products(cell: str, settings: BenchTrainingConfig) -> Callable[[], No
     return products
 
 
-def matrix_product_rates(cell: str, settings: BenchTrainingConfig) -> list[float]:
-    """Tokens per second of only the matrix products of one ``cell`` layer's forward and backward pass, one
-    figure per repeat."""
-    tokens = settings.batch * settings.steps
-    return [tokens / seconds
-            for seconds in timed_repeats(matrix_products(cell, settings), settings.repeats, settings.warmup)]
-
-
 def bench_training(layout: Layout, params: Params) -> dict[str, Any]:
     """Per cell: fused, scratch and products-only tokens per second, fused over scratch, the products-only
     rate over scratch (the most any kernel could gain) and fused's share of it; each default run's logged
@@ -85,9 +82,9 @@ def bench_training(layout: Layout, params: Params) -> dict[str, Any]:
     settings = params.bench.training
     cells = {}
     for cell in settings.cells:
-        fused, scratch = spread(train_step_rates(cell, "fused", settings), 1), \
-            spread(train_step_rates(cell, "scratch", settings), 1)
-        products = spread(matrix_product_rates(cell, settings), 1)
+        fused, scratch, products = (spread(rates, 1) for rates in (
+            train_step_rates(cell, "fused", settings), train_step_rates(cell, "scratch", settings),
+            token_rates(matrix_products(cell, settings), settings)))
         cells[cell] = {"fused_tokens_per_s": fused, "scratch_tokens_per_s": scratch,
                        "products_only_tokens_per_s": products,
                        "speedup": round(fused["median"] / scratch["median"], 2),
