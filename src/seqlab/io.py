@@ -8,7 +8,9 @@ file, and an earlier good output survives a failed rerun.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -65,6 +67,25 @@ def read_json(path: str | Path, made_by: str | None = None) -> Any:
         raise InputError(f"{path}: file not found{hint}") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not valid UTF-8 JSON: {err}") from err
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """Rows, all with the first row's keys, as CSV text with a header (training curves, study tables)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def read_csv_numbers(path: str | Path, made_by: str) -> list[dict[str, float]]:
+    """The rows of a CSV of numbers written by :func:`csv_text`; a missing file names the stage ``made_by``
+    that writes it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found; it is made by stage {made_by} (run `dvc repro {made_by}`)")
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:

@@ -17,13 +17,12 @@ from seqlab.export.lm_export import export_condition_graph, export_step_graph
 from seqlab.export.quantize import convert_fp16, quantize_int8
 from seqlab.inference.bundle import CONDITION_FILE, GeneratorBundle, load_bundle, verify_checksums
 from seqlab.inference.generate import Sampler
-from seqlab.io import InputError, read_json, write_json, write_text
+from seqlab.io import InputError, csv_text, read_json, write_json, write_text
 from seqlab.paths import Layout
 from seqlab.report.champion import champions_record
 from seqlab.report.results import load_results
 from seqlab.report.summary import write_report
 from seqlab.text.vocab import TOKENS_FILE, Vocab
-from seqlab.training.run import curve_csv
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TASK = "plays"
@@ -72,7 +71,7 @@ def write_lm_task(layout: Layout, versions: dict[str, str | None] | None = None)
         curve = [{"epoch": epoch, "lr": 0.002, "train_loss": bpc * 0.7, "valid_loss": bpc * math.log(2),
                   "valid_bpc": bpc, "valid_accuracy": 0.5, "epoch_seconds": 30.0}
                  for epoch, bpc in enumerate(spec["curve"], start=1)]
-        write_text(layout.curve(run), curve_csv(curve))
+        write_text(layout.curve(run), csv_text(curve))
         write_json(layout.train_metrics(run), {
             "best_epoch": spec["curve"].index(spec["valid_bpc"]) + 1, "epochs": len(curve), "stop_reason": "patience",
             "train_seconds": 120.0, "steps": 900, "parameters": spec["parameters"], "train_chars_per_second": 52000.0,

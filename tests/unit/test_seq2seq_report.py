@@ -11,14 +11,13 @@ import pytest
 from test_generative_report import tables  # the markdown table reader of the other report tests
 
 from seqlab.config import Params
-from seqlab.io import InputError, read_json, write_json, write_text
+from seqlab.io import InputError, csv_text, read_json, write_json, write_text
 from seqlab.paths import Layout
 from seqlab.report import plots
 from seqlab.report.champion import champions_record
 from seqlab.report.plots import attention_samples_plot
 from seqlab.report.results import load_results
 from seqlab.report.summary import write_report
-from seqlab.training.run import curve_csv
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TASK, USER_TASK = "g2p", "pairs"
@@ -73,7 +72,7 @@ def write_runs(layout: Layout, task: str, runs: dict[str, dict[str, Any]], sampl
         curve = [{"epoch": epoch, "lr": 0.003, "train_loss": 1.0 / epoch, "valid_wer": wer,
                   "valid_per": wer / 4, "valid_accuracy": 1 - wer, "epoch_seconds": 60.0}
                  for epoch, wer in enumerate(spec["curve"], start=1)]
-        write_text(layout.curve(run), curve_csv(curve))
+        write_text(layout.curve(run), csv_text(curve))
         write_json(layout.train_metrics(run), {
             "best_epoch": spec["curve"].index(spec["valid_wer"]) + 1, "epochs": len(curve), "stop_reason": "patience",
             "train_seconds": 600.0, "steps": 4000, "parameters": spec["parameters"],

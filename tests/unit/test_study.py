@@ -10,7 +10,7 @@ import yaml
 from torch import nn
 
 from seqlab.config import ConfigError, StudyConfig, load_params
-from seqlab.io import InputError
+from seqlab.io import InputError, csv_text, read_csv_numbers
 from seqlab.study import adding
 from seqlab.study.adding import (
     TRIVIAL_MSE,
@@ -25,7 +25,6 @@ from seqlab.study.adding import (
 from seqlab.study.gradients import CONDITIONS, flow_rows, flow_summary, gradient_flow, gradient_norms
 from seqlab.study.report import StudyResults, study_markdown
 from seqlab.study.sizes import parameter_count, size_table
-from seqlab.study.tables import read_rows, rows_csv
 from seqlab.training.tracking import NullTracker
 
 FUSED_CELLS = {
@@ -165,12 +164,12 @@ def test_gates_keep_the_gradient_that_a_vanilla_rnn_loses_at_initialisation() ->
 
 def test_flow_rows_round_trip_through_csv(tmp_path: Path) -> None:
     flow = {"init": [1.0, 0.5, 0.25], "clipped": [2.0, 1.0, 0.5]}
-    (tmp_path / "norms.csv").write_text(rows_csv(flow_rows(flow)), encoding="utf-8")
-    rows = read_rows(tmp_path / "norms.csv", "study_gradients@gru")
+    (tmp_path / "norms.csv").write_text(csv_text(flow_rows(flow)), encoding="utf-8")
+    rows = read_csv_numbers(tmp_path / "norms.csv", "study_gradients@gru")
     assert rows == [{"distance": 0.0, "init": 1.0, "clipped": 2.0}, {"distance": 1.0, "init": 0.5, "clipped": 1.0},
                     {"distance": 2.0, "init": 0.25, "clipped": 0.5}]
     with pytest.raises(InputError, match="study_gradients@gru"):
-        read_rows(tmp_path / "missing.csv", "study_gradients@gru")
+        read_csv_numbers(tmp_path / "missing.csv", "study_gradients@gru")
 
 
 @pytest.mark.parametrize(("input_size", "hidden"), [(128, 128), (128, 256), (7, 3), (1, 512)])

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from seqlab.config import GENERATIVE, Params
-from seqlab.io import InputError, read_json
+from seqlab.io import InputError, read_csv_numbers, read_json
 from seqlab.paths import Layout
-from seqlab.study.tables import read_rows
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +155,7 @@ def read_curve(path: Path, stage: str, column: str) -> tuple[dict[str, float], .
     """A run's per-epoch curve CSV with ``epoch`` and ``column``; a missing file or column, or a cell that is no
     number, is an InputError."""
     try:
-        rows = read_rows(path, stage)
+        rows = read_csv_numbers(path, stage)
     except InputError:
         raise
     except (ValueError, TypeError) as err:  # a cell that is not a number, or a short row

@@ -25,10 +25,9 @@ from torch import nn
 
 from seqlab.checkpoint import read_payload
 from seqlab.config import StudyConfig
-from seqlab.io import atomic_path, write_json, write_text
+from seqlab.io import atomic_path, csv_text, write_json, write_text
 from seqlab.models.encoder import make_recurrent_layer
 from seqlab.paths import Layout
-from seqlab.study.tables import rows_csv
 from seqlab.training.tracking import MlflowTracker, Tracker, provenance_tags
 
 logger = logging.getLogger(__name__)
@@ -206,7 +205,7 @@ def train_and_record(layout: Layout, study: StudyConfig, cell: str, length: int,
     result = train_adding(cell, length, study, clip, tracker)
     save_study_model(layout.study_model(name), result.model, result.summary)
     write_json(layout.study_metrics(name), result.summary)
-    write_text(layout.study_curve(name), rows_csv(result.curve))
+    write_text(layout.study_curve(name), csv_text(result.curve))
     tracker.log_artifact(layout.study_curve(name), "curves")
     tracker.finish()
     return result.model

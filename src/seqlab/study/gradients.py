@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from seqlab.config import StudyConfig
-from seqlab.io import write_json, write_text
+from seqlab.io import csv_text, write_json, write_text
 from seqlab.models.cells import ScratchRecurrent
 from seqlab.paths import Layout
 from seqlab.study.adding import (
@@ -30,7 +30,6 @@ from seqlab.study.adding import (
     test_set,
     train_and_record,
 )
-from seqlab.study.tables import rows_csv
 
 CONDITIONS: dict[str, str] = {
     "init": "at initialisation",
@@ -92,5 +91,5 @@ def write_gradient_flow(layout: Layout, study: StudyConfig, cell: str) -> dict[s
     flow = gradient_flow(models, study)
     summary = flow_summary(cell, study, flow)
     write_json(layout.study_gradients(cell), summary)
-    write_text(layout.study_gradient_norms(cell), rows_csv(flow_rows(flow)))
+    write_text(layout.study_gradient_norms(cell), csv_text(flow_rows(flow)))
     return summary

@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from seqlab.config import StudyConfig
-from seqlab.io import read_json, write_text
+from seqlab.io import read_csv_numbers, read_json, write_text
 from seqlab.paths import Layout
 from seqlab.study.adding import EXPERIMENT, TRIVIAL_MSE, run_name
 from seqlab.study.gradients import CONDITIONS
 from seqlab.study.plots import adding_plot, curves_plot, gradient_plot
-from seqlab.study.tables import read_rows
 from seqlab.training.tracking import MlflowTracker, provenance_tags
 
 logger = logging.getLogger(__name__)
@@ -42,12 +41,12 @@ def load_study(layout: Layout, study: StudyConfig) -> StudyResults:
     stages |= {run_name(cell, study.gradients.length, clipped=False): f"study_gradients@{cell}"
                for cell in study.cells}
     runs = {name: read_json(layout.study_metrics(name), made_by=stage) for name, stage in stages.items()}
-    curves = {name: read_rows(layout.study_curve(name), stage) for name, stage in stages.items()}
+    curves = {name: read_csv_numbers(layout.study_curve(name), stage) for name, stage in stages.items()}
     gradients = {cell: read_json(layout.study_gradients(cell), made_by=f"study_gradients@{cell}")
                  for cell in study.cells}
     norms = {}
     for cell in study.cells:
-        rows = read_rows(layout.study_gradient_norms(cell), f"study_gradients@{cell}")
+        rows = read_csv_numbers(layout.study_gradient_norms(cell), f"study_gradients@{cell}")
         norms[cell] = {condition: [row[condition] for row in rows] for condition in CONDITIONS}
     return StudyResults(runs, curves, gradients, norms, read_json(layout.study_sizes, made_by="study_sizes"))
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 from dataclasses import asdict
@@ -16,7 +14,7 @@ from torch import nn
 
 from seqlab.checkpoint import ModelSpec, load_checkpoint, save_checkpoint
 from seqlab.config import ModelConfig, RunConfig, TaskConfig
-from seqlab.io import sha256_file, write_json, write_text
+from seqlab.io import csv_text, sha256_file, write_json, write_text
 from seqlab.models.registry import count_parameters
 from seqlab.text.dataset import load_encoded_split
 from seqlab.text.encoding import load_encoder
@@ -26,15 +24,6 @@ from seqlab.training.splits import epoch_batches, evaluate_split, sequence_loss
 from seqlab.training.tracking import Tracker
 
 logger = logging.getLogger(__name__)
-
-
-def curve_csv(history: list[dict[str, float]]) -> str:
-    """Per-epoch records as CSV text (for `dvc plots`)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(history[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(history)
-    return buffer.getvalue()
 
 
 VARIANT_KEYS = ("cell", "bidirectional", "layers", "residual", "impl")
@@ -118,7 +107,7 @@ def finish_run(run_name: str, result: FitResult, parameters: int, unit: str, uni
     tracker.log_metrics({f"best_{k}": v for k, v in summary.items() if isinstance(v, int | float)})
     logger.info("%s: best epoch %d of %d (%s), %s %.4f", run_name, result.best_epoch, len(result.history),
                 result.stop_reason, monitor, best[monitor])
-    return {"summary": summary, "curve": curve_csv(result.history)}
+    return {"summary": summary, "curve": csv_text(result.history)}
 
 
 def train_run(run_name: str, run: RunConfig, task: TaskConfig, seed: int, tokenized_dir: Path, vocab_dir: Path,
