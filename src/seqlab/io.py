@@ -54,6 +54,12 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
 
 
+def missing_file(path: Path, made_by: str | None) -> InputError:
+    """The error for a file that is not there, naming the stage ``made_by`` that writes it (when given)."""
+    hint = f"; it is made by stage {made_by} (run `dvc repro {made_by}`)" if made_by else ""
+    return InputError(f"{path}: file not found{hint}")
+
+
 def read_json(path: str | Path, made_by: str | None = None) -> Any:
     """Read a JSON file, naming the file in the error when it is missing or malformed.
 
@@ -63,8 +69,7 @@ def read_json(path: str | Path, made_by: str | None = None) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        hint = f"; it is made by stage {made_by} (run `dvc repro {made_by}`)" if made_by else ""
-        raise InputError(f"{path}: file not found{hint}") from err
+        raise missing_file(path, made_by) from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not valid UTF-8 JSON: {err}") from err
 
@@ -83,7 +88,7 @@ def read_csv_numbers(path: str | Path, made_by: str) -> list[dict[str, float]]:
     that writes it."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: file not found; it is made by stage {made_by} (run `dvc repro {made_by}`)")
+        raise missing_file(path, made_by)
     with path.open(encoding="utf-8", newline="") as handle:
         return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
 
