@@ -84,13 +84,17 @@ def csv_text(rows: list[dict[str, Any]]) -> str:
 
 
 def read_csv_numbers(path: str | Path, made_by: str) -> list[dict[str, float]]:
-    """The rows of a CSV of numbers written by :func:`csv_text`; a missing file names the stage ``made_by``
-    that writes it."""
+    """The rows of a CSV of numbers written by :func:`csv_text`; a missing file, or a cell that is no number,
+    is an InputError naming the file and the stage ``made_by`` that writes it."""
     path = Path(path)
-    if not path.is_file():
-        raise missing_file(path, made_by)
-    with path.open(encoding="utf-8", newline="") as handle:
-        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+    except FileNotFoundError as err:
+        raise missing_file(path, made_by) from err
+    except (ValueError, TypeError) as err:  # a cell that is not a number, or a short row (None)
+        raise InputError(f"{path}: not a CSV of numbers ({err}); rerun stage {made_by} (`dvc repro {made_by}`)") \
+            from err
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:

@@ -154,12 +154,7 @@ def read_input(path: Path, stage: str, required: tuple[str, ...] = ()) -> dict[s
 def read_curve(path: Path, stage: str, column: str) -> tuple[dict[str, float], ...]:
     """A run's per-epoch curve CSV with ``epoch`` and ``column``; a missing file or column, or a cell that is no
     number, is an InputError."""
-    try:
-        rows = read_csv_numbers(path, stage)
-    except InputError:
-        raise
-    except (ValueError, TypeError) as err:  # a cell that is not a number, or a short row
-        raise InputError(f"{path}: not a CSV of numbers ({err}); rerun stage {stage} (`dvc repro {stage}`)") from err
+    rows = read_csv_numbers(path, stage)
     missing = [key for key in ("epoch", column) if not rows or key not in rows[0]]
     if missing:
         raise InputError(f"{path}: no rows with {', '.join(missing)}; rerun stage {stage} (`dvc repro {stage}`)")
